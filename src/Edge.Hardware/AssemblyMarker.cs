@@ -1,0 +1,1 @@
+namespace Edge.Hardware; internal static class AssemblyMarker { }

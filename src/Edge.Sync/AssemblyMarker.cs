@@ -1,0 +1,1 @@
+namespace Edge.Sync; internal static class AssemblyMarker { }

@@ -1,0 +1,1 @@
+namespace Edge.Tests; public class Placeholder_Tests { }
