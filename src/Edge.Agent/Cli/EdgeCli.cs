@@ -1,0 +1,125 @@
+// The `edge` command tree. Each verb's work lives in its own *Command class; this file only wires options to them.
+// Contract (scripts rely on it): --json prints one JSON document on stdout (an array for lists); exit code 0 on
+// success, non-zero with a one-line reason on stderr otherwise (2: bad configuration or usage, 1: anything else).
+using System.CommandLine;
+using Edge.Agent.Configuration;
+using Edge.Agent.Control;
+using Edge.Agent.Demo;
+using Edge.Agent.Index;
+
+namespace Edge.Agent.Cli;
+
+public static class EdgeCli
+{
+    public const int ExitOk = 0;
+    public const int ExitFailure = 1;
+    public const int ExitUsage = 2;
+
+    public static async Task<int> InvokeAsync(string[] args, CommandContext context, CancellationToken cancellationToken = default)
+    {
+        var root = Build(context);
+        var parse = root.Parse(args);
+        // Signals are left to the host (run, demo): it stops the recorders gracefully, which System.CommandLine's
+        // default 2-second termination timeout would cut short.
+        var invocation = new InvocationConfiguration
+        {
+            Output = context.Out, Error = context.Err, EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null,
+        };
+        try
+        {
+            return await parse.InvokeAsync(invocation, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ConfigException e)
+        {
+            context.Err.WriteLine($"edge: configuration error: {e.Message}");
+            return ExitUsage;
+        }
+        catch (UsageException e)
+        {
+            context.Err.WriteLine($"edge: {e.Message}");
+            return ExitUsage;
+        }
+        catch (IndexLockedException) when (!context.InsideAgent && TryGetConfig(parse) is { } settings)
+        {
+            // The agent is running and holds the index: let it answer.
+            var reply = await ControlSocket.TryForwardAsync(settings.IndexDirectory, args, cancellationToken).ConfigureAwait(false);
+            if (reply is null)
+            {
+                context.Err.WriteLine($"edge: the index at {settings.IndexDirectory} is locked by another process and no agent answers on {ControlSocket.PathFor(settings.IndexDirectory)}");
+                return ExitFailure;
+            }
+            context.Out.Write(reply.Stdout);
+            context.Err.Write(reply.Stderr);
+            return reply.ExitCode;
+        }
+        catch (IndexException e)
+        {
+            context.Err.WriteLine($"edge: index error: {e.Message}");
+            return ExitFailure;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return ExitFailure;
+        }
+    }
+
+    private static EdgeSettings? TryGetConfig(ParseResult parse)
+    {
+        var option = parse.CommandResult.Command.Options.OfType<Option<FileInfo>>().FirstOrDefault(o => o.Name == "--config");
+        var file = option is null ? null : parse.GetValue(option);
+        try { return file is null ? null : EdgeConfigLoader.Load(file.FullName); }
+        catch (ConfigException) { return null; }
+    }
+
+    private static Option<FileInfo> ConfigOption() => new("--config", "-c")
+    {
+        Description = "Path of edge.json (on a box: /etc/edge/edge.json)",
+        Required = true,
+    };
+
+    private static Option<bool> JsonOption() => new("--json") { Description = "Print one JSON document on stdout instead of text" };
+
+    public static RootCommand Build(CommandContext context)
+    {
+        var root = new RootCommand("Edge: records a My Number room's cameras and doors, encrypted, on site.");
+
+        {
+            var config = ConfigOption();
+            var run = new Command("run", "Run the agent: record every configured camera around the clock (the systemd service runs this)") { config };
+            run.SetAction((parse, ct) => RunCommand.RunAsync(parse.GetValue(config)!, context, ct));
+            root.Add(run);
+        }
+        {
+            var seconds = new Option<int>("--seconds") { Description = "How long the simulated site records", DefaultValueFactory = _ => 60 };
+            var dir = new Option<DirectoryInfo?>("--dir") { Description = "Where the simulated site lives (default: a new temporary directory, printed)" };
+            var demo = new Command("demo", "Run a simulated site end to end: test-pattern cameras, recording, index, and a summary that checks it all plays") { seconds, dir };
+            demo.SetAction((parse, ct) => DemoCommand.RunAsync(parse.GetValue(seconds), parse.GetValue(dir), context, ct));
+            root.Add(demo);
+        }
+        {
+            var config = ConfigOption();
+            var json = JsonOption();
+            var status = new Command("status", "Show cameras and their state, the last segment per camera, volumes and index size") { config, json };
+            status.SetAction((parse, ct) => StatusCommand.RunAsync(parse.GetValue(config)!, parse.GetValue(json), context, ct));
+            root.Add(status);
+        }
+        {
+            var config = ConfigOption();
+            var json = JsonOption();
+            var camera = new Option<string?>("--camera") { Description = "Only this camera's segments" };
+            var from = new Option<string?>("--from") { Description = "Segments ending after this time (ISO 8601; without an offset: site time)" };
+            var to = new Option<string?>("--to") { Description = "Segments starting before this time" };
+            var list = new Command("list", "List recorded segments") { config, camera, from, to, json };
+            list.SetAction((parse, ct) => SegmentsCommand.ListAsync(parse.GetValue(config)!, parse.GetValue(camera), parse.GetValue(from), parse.GetValue(to), parse.GetValue(json), context, ct));
+            root.Add(new Command("segments", "Recorded segments") { list });
+        }
+        {
+            var config = ConfigOption();
+            var json = JsonOption();
+            var probe = new Command("probe", "ffprobe each configured camera: codec, resolution, fps, bitrate, audio") { config, json };
+            probe.SetAction((parse, ct) => CamerasCommand.ProbeAsync(parse.GetValue(config)!, parse.GetValue(json), context, ct));
+            root.Add(new Command("cameras", "The configured cameras") { probe });
+        }
+        return root;
+    }
+}

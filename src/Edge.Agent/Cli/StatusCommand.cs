@@ -1,0 +1,55 @@
+using Edge.Agent.Configuration;
+using Edge.Agent.Index;
+
+namespace Edge.Agent.Cli;
+
+public static class StatusCommand
+{
+    public sealed record CameraStatus(string Id, string Source, string State, SegmentsCommand.SegmentJson? LastSegment, string? LastError);
+    public sealed record VolumeStatus(string Path, bool Mounted, long? TotalBytes, long? FreeBytes);
+    public sealed record IndexStatus(string Directory, long SizeBytes, int Segments);
+    public sealed record Status(string SiteId, string DeviceId, string TimeZone, bool AgentRunning, DateTimeOffset At,
+        IReadOnlyList<CameraStatus> Cameras, IReadOnlyList<VolumeStatus> Volumes, IndexStatus Index, string? LastReconcile);
+
+    public static Task<int> RunAsync(FileInfo configFile, bool json, CommandContext context, CancellationToken _)
+    {
+        var settings = EdgeConfigLoader.Load(configFile.FullName);
+        using var lease = context.OpenIndex(settings);
+        var index = lease.Index;
+        var cameras = settings.Cameras.Select(c =>
+        {
+            var last = index.LastSegment(c.Id);
+            var recorder = context.Recording?.Recorders.GetValueOrDefault(c.Id);
+            string state = recorder?.State.ToString().ToLowerInvariant() ?? "agent not running";
+            return new CameraStatus(c.Id, c.Source.Describe(), state, last is null ? null : SegmentsCommand.ToJson(last, settings), recorder?.LastError);
+        }).ToList();
+        var volumes = settings.Volumes.Select(v =>
+        {
+            if (!Directory.Exists(v)) return new VolumeStatus(v, false, null, null);
+            var drive = new DriveInfo(v);
+            return new VolumeStatus(v, true, drive.TotalSize, drive.AvailableFreeSpace);
+        }).ToList();
+        var status = new Status(settings.SiteId, settings.DeviceId, settings.TimeZone.Id, context.InsideAgent,
+            settings.ToSiteTime(context.Time.GetUtcNow()), cameras, volumes,
+            new IndexStatus(settings.IndexDirectory, index.SizeBytes, index.AllSegments().Count), index.GetSetting("lastReconcile"));
+
+        if (json)
+        {
+            CliJson.Write(context.Out, status);
+            return Task.FromResult(EdgeCli.ExitOk);
+        }
+        var o = context.Out;
+        o.WriteLine($"site {status.SiteId}, device {status.DeviceId}, {status.At:yyyy-MM-dd HH:mm:ss zzz} ({status.TimeZone}); agent {(status.AgentRunning ? "running" : "not running")}");
+        o.WriteLine("cameras:");
+        foreach (var c in cameras)
+        {
+            var last = c.LastSegment is null ? "no segment yet" : $"last segment {c.LastSegment.End:yyyy-MM-dd HH:mm:ss}";
+            o.WriteLine($"  {c.Id,-14} {c.State,-17} {last}  ({c.Source}){(c.LastError is null ? "" : "  error: " + c.LastError)}");
+        }
+        o.WriteLine("volumes:");
+        foreach (var v in volumes)
+            o.WriteLine(v.Mounted ? $"  {v.Path}  {v.FreeBytes / 1e9:0.0} GB free of {v.TotalBytes / 1e9:0.0} GB" : $"  {v.Path}  NOT PRESENT");
+        o.WriteLine($"index: {status.Index.Segments} segments, {status.Index.SizeBytes / 1024.0:0} KiB at {status.Index.Directory}");
+        return Task.FromResult(EdgeCli.ExitOk);
+    }
+}

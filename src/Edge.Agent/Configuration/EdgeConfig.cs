@@ -1,0 +1,84 @@
+// The shape of edge.json. Property names are the JSON keys (camelCase); every key a user can write is here, and
+// unknown keys are refused (a typo must not silently fall back to a default). Defaults live in the initialisers.
+// Validation is in EdgeConfigValidator; loading and error wording in EdgeConfigLoader. Reference: docs/ref/config.md.
+using System.Text.Json;
+
+namespace Edge.Agent.Configuration;
+
+public sealed class EdgeConfig
+{
+    public string? SiteId { get; set; }
+    public string? DeviceId { get; set; }
+    /// <summary>IANA time zone of the site (e.g. Asia/Tokyo): times shown to people and door schedules use it. UTC is stored.</summary>
+    public string TimeZone { get; set; } = "UTC";
+    public List<CameraConfig>? Cameras { get; set; }
+    public List<JsonElement>? Doors { get; set; }
+    public StorageConfig Storage { get; set; } = new();
+    public IndexConfig Index { get; set; } = new();
+    public RetentionConfig Retention { get; set; } = new();
+    public RecordingConfig Recording { get; set; } = new();
+    public ClockConfig Clock { get; set; } = new();
+    public JsonElement? Gpio { get; set; }
+    public JsonElement? Sync { get; set; }
+}
+
+public sealed class CameraConfig
+{
+    public string? Id { get; set; }
+    public CameraSourceConfig? Source { get; set; }
+    /// <summary>Overrides recording.segmentSeconds for this camera.</summary>
+    public double? SegmentSeconds { get; set; }
+    public bool Audio { get; set; } = true;
+}
+
+public sealed class CameraSourceConfig
+{
+    /// <summary>rtsp, v4l2 or testPattern.</summary>
+    public string? Type { get; set; }
+    public string? Url { get; set; }
+    /// <summary>tcp (default) or udp, for rtsp.</summary>
+    public string? Transport { get; set; }
+    public string? Device { get; set; }
+    /// <summary>mjpeg or h264, for v4l2.</summary>
+    public string? InputFormat { get; set; }
+    public string? VideoSize { get; set; }
+    public int? Fps { get; set; }
+    public int? BitrateKbps { get; set; }
+}
+
+public sealed class StorageConfig
+{
+    /// <summary>Where sealed segments go, in order of preference (e.g. the USB disk first, the SD card as fallback).</summary>
+    public List<VolumeConfig>? Volumes { get; set; }
+    /// <summary>Where ffmpeg writes segments before they are sealed. RAM (tmpfs) on a box, so plaintext never reaches flash.</summary>
+    public string StagingDirectory { get; set; } = "/run/edge/staging";
+}
+
+public sealed class VolumeConfig
+{
+    public string? Path { get; set; }
+}
+
+public sealed class IndexConfig
+{
+    public string Directory { get; set; } = "/var/lib/edge/index";
+    /// <summary>32 random bytes; created with mode 0600 on first run when missing.</summary>
+    public string KeyFile { get; set; } = "/var/lib/edge/keys/index.key";
+}
+
+public sealed class RetentionConfig
+{
+    public int Days { get; set; } = 30;
+}
+
+public sealed class RecordingConfig
+{
+    public double SegmentSeconds { get; set; } = 10;
+    public string FfmpegPath { get; set; } = "ffmpeg";
+}
+
+public sealed class ClockConfig
+{
+    /// <summary>auto (ask the kernel whether NTP has synchronised, or an RTC is present), always or never.</summary>
+    public string Trust { get; set; } = "auto";
+}

@@ -1,0 +1,167 @@
+// Semantic checks of edge.json. Every problem names its key as a JSON path (cameras[1].source.url) and says what
+// was expected; all problems are collected so a technician fixes the file in one pass.
+using System.Text.RegularExpressions;
+using Edge.Hardware.Cameras;
+using Edge.Hardware.Clock;
+
+namespace Edge.Agent.Configuration;
+
+public static partial class EdgeConfigValidator
+{
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+    private static partial Regex IdPattern();
+
+    [GeneratedRegex("^[0-9]{2,5}x[0-9]{2,5}$")]
+    private static partial Regex VideoSizePattern();
+
+    public static EdgeSettings Validate(EdgeConfig config, string configPath)
+    {
+        var problems = new List<string>();
+        var baseDir = Path.GetDirectoryName(configPath)!;
+        string Abs(string p) => Path.GetFullPath(Path.Combine(baseDir, p));
+
+        string siteId = RequireId(config.SiteId, "siteId", problems);
+        string deviceId = RequireId(config.DeviceId, "deviceId", problems);
+
+        TimeZoneInfo zone = TimeZoneInfo.Utc;
+        try { zone = TimeZoneInfo.FindSystemTimeZoneById(config.TimeZone); }
+        catch (Exception e) when (e is TimeZoneNotFoundException or InvalidTimeZoneException)
+        {
+            problems.Add($"timeZone: unknown time zone '{config.TimeZone}' (expected an IANA name such as Asia/Tokyo)");
+        }
+
+        if (config.Recording.SegmentSeconds <= 0 || config.Recording.SegmentSeconds > 3600)
+            problems.Add($"recording.segmentSeconds: must be greater than 0 and at most 3600 (found {config.Recording.SegmentSeconds})");
+        if (string.IsNullOrWhiteSpace(config.Recording.FfmpegPath))
+            problems.Add("recording.ffmpegPath: must not be empty (default: ffmpeg on PATH)");
+
+        var cameras = new List<CameraSpec>();
+        if (config.Cameras is null || config.Cameras.Count == 0)
+        {
+            problems.Add("cameras: at least one camera is required");
+        }
+        else
+        {
+            var seen = new Dictionary<string, int>(StringComparer.Ordinal);
+            for (int i = 0; i < config.Cameras.Count; i++)
+            {
+                var camera = ValidateCamera(config.Cameras[i], $"cameras[{i}]", config.Recording.SegmentSeconds, problems);
+                if (camera is null) continue;
+                if (seen.TryGetValue(camera.Id, out int first))
+                    problems.Add($"cameras[{i}].id: duplicate camera id '{camera.Id}' (already used by cameras[{first}].id)");
+                else
+                {
+                    seen[camera.Id] = i;
+                    cameras.Add(camera);
+                }
+            }
+        }
+
+        var volumes = new List<string>();
+        if (config.Storage.Volumes is null || config.Storage.Volumes.Count == 0)
+            problems.Add("storage.volumes: at least one volume is required (e.g. [{\"path\": \"/srv/edge/video\"}])");
+        else
+            for (int i = 0; i < config.Storage.Volumes.Count; i++)
+            {
+                var p = config.Storage.Volumes[i].Path;
+                if (string.IsNullOrWhiteSpace(p)) problems.Add($"storage.volumes[{i}].path: is required");
+                else volumes.Add(Abs(p));
+            }
+        if (string.IsNullOrWhiteSpace(config.Storage.StagingDirectory)) problems.Add("storage.stagingDirectory: must not be empty");
+        if (string.IsNullOrWhiteSpace(config.Index.Directory)) problems.Add("index.directory: must not be empty");
+        if (string.IsNullOrWhiteSpace(config.Index.KeyFile)) problems.Add("index.keyFile: must not be empty");
+        if (config.Retention.Days < 1) problems.Add($"retention.days: must be at least 1 (found {config.Retention.Days})");
+
+        var trust = config.Clock.Trust.ToLowerInvariant() switch
+        {
+            "auto" => ClockTrustMode.Auto,
+            "always" => ClockTrustMode.Always,
+            "never" => ClockTrustMode.Never,
+            _ => (ClockTrustMode?)null,
+        };
+        if (trust is null) problems.Add($"clock.trust: unknown value '{config.Clock.Trust}' (expected auto, always or never)");
+
+        if (problems.Count > 0) throw new ConfigException(configPath, problems);
+
+        return new EdgeSettings(configPath, siteId, deviceId, zone, cameras, volumes,
+            Abs(config.Storage.StagingDirectory), Abs(config.Index.Directory), Abs(config.Index.KeyFile),
+            config.Retention.Days, config.Recording.FfmpegPath, trust!.Value, config);
+    }
+
+    private static string RequireId(string? value, string key, List<string> problems)
+    {
+        if (string.IsNullOrWhiteSpace(value)) { problems.Add($"{key}: is required"); return ""; }
+        if (!IdPattern().IsMatch(value)) problems.Add($"{key}: '{value}' is not a valid id (letters, digits, '.', '_' and '-', at most 64)");
+        return value;
+    }
+
+    private static CameraSpec? ValidateCamera(CameraConfig camera, string key, double defaultSegmentSeconds, List<string> problems)
+    {
+        int before = problems.Count;
+        string id = RequireId(camera.Id, key + ".id", problems);
+        double segmentSeconds = camera.SegmentSeconds ?? defaultSegmentSeconds;
+        if (camera.SegmentSeconds is double s && (s <= 0 || s > 3600))
+            problems.Add($"{key}.segmentSeconds: must be greater than 0 and at most 3600 (found {s})");
+
+        CameraSource? source = null;
+        var src = camera.Source;
+        if (src is null) problems.Add($"{key}.source: is required");
+        else
+        {
+            string sk = key + ".source";
+            switch (src.Type?.ToLowerInvariant())
+            {
+                case "rtsp":
+                    RtspTransport transport = RtspTransport.Tcp;
+                    if (src.Transport is not null)
+                    {
+                        if (src.Transport.Equals("udp", StringComparison.OrdinalIgnoreCase)) transport = RtspTransport.Udp;
+                        else if (!src.Transport.Equals("tcp", StringComparison.OrdinalIgnoreCase))
+                            problems.Add($"{sk}.transport: unknown transport '{src.Transport}' (expected tcp or udp)");
+                    }
+                    if (!Uri.TryCreate(src.Url, UriKind.Absolute, out var url) || (url.Scheme != "rtsp" && url.Scheme != "rtsps"))
+                        problems.Add($"{sk}.url: expected an rtsp:// URL (found '{Redact(src.Url)}')");
+                    else source = new RtspSource(url, transport);
+                    break;
+                case "v4l2":
+                    V4l2InputFormat format = V4l2InputFormat.Mjpeg;
+                    if (string.IsNullOrWhiteSpace(src.Device)) problems.Add($"{sk}.device: is required for a v4l2 camera (e.g. /dev/video0)");
+                    if (src.InputFormat is not null)
+                    {
+                        if (src.InputFormat.Equals("h264", StringComparison.OrdinalIgnoreCase)) format = V4l2InputFormat.H264;
+                        else if (!src.InputFormat.Equals("mjpeg", StringComparison.OrdinalIgnoreCase))
+                            problems.Add($"{sk}.inputFormat: unknown format '{src.InputFormat}' (expected mjpeg or h264; raw formats would need a re-encode)");
+                    }
+                    if (src.VideoSize is not null && !VideoSizePattern().IsMatch(src.VideoSize))
+                        problems.Add($"{sk}.videoSize: expected WIDTHxHEIGHT such as 1280x720 (found '{src.VideoSize}')");
+                    if (src.Fps is <= 0) problems.Add($"{sk}.fps: must be positive (found {src.Fps})");
+                    if (!string.IsNullOrWhiteSpace(src.Device)) source = new V4l2Source(src.Device, format, src.VideoSize, src.Fps);
+                    break;
+                case "testpattern":
+                    string size = src.VideoSize ?? "640x360";
+                    if (!VideoSizePattern().IsMatch(size)) problems.Add($"{sk}.videoSize: expected WIDTHxHEIGHT such as 640x360 (found '{size}')");
+                    if (src.Fps is <= 0) problems.Add($"{sk}.fps: must be positive (found {src.Fps})");
+                    if (src.BitrateKbps is <= 0) problems.Add($"{sk}.bitrateKbps: must be positive (found {src.BitrateKbps})");
+                    source = new TestPatternSource(size, src.Fps ?? 15, src.BitrateKbps ?? 800);
+                    break;
+                case null:
+                    problems.Add($"{sk}.type: is required (rtsp, v4l2 or testPattern)");
+                    break;
+                default:
+                    problems.Add($"{sk}.type: unknown camera source type '{src.Type}' (expected rtsp, v4l2 or testPattern)");
+                    break;
+            }
+        }
+        if (problems.Count > before || source is null) return null;
+        return new CameraSpec(id, source, TimeSpan.FromSeconds(segmentSeconds), camera.Audio);
+    }
+
+    /// <summary>Error messages must not print a camera password: rtsp://user:pass@host becomes rtsp://user:***@host.</summary>
+    public static string Redact(string? url)
+    {
+        if (url is null) return "";
+        if (Uri.TryCreate(url, UriKind.Absolute, out var u) && u.UserInfo.Contains(':'))
+            return url.Replace(u.UserInfo, u.UserInfo[..u.UserInfo.IndexOf(':')] + ":***", StringComparison.Ordinal);
+        return url;
+    }
+}

@@ -1,0 +1,29 @@
+using Edge.Hardware.Cameras;
+using Edge.Hardware.Clock;
+
+namespace Edge.Agent.Configuration;
+
+/// <summary>
+/// edge.json after validation: typed, absolute paths, defaults applied. Everything downstream takes this, never the
+/// raw JSON, so a value that reached the pipeline has been checked.
+/// </summary>
+public sealed record EdgeSettings(
+    string ConfigPath,
+    string SiteId,
+    string DeviceId,
+    TimeZoneInfo TimeZone,
+    IReadOnlyList<CameraSpec> Cameras,
+    IReadOnlyList<string> Volumes,
+    string StagingDirectory,
+    string IndexDirectory,
+    string IndexKeyFile,
+    int RetentionDays,
+    string FfmpegPath,
+    ClockTrustMode ClockTrust,
+    EdgeConfig Raw)
+{
+    public CameraSpec? FindCamera(string id) => Cameras.FirstOrDefault(c => c.Id == id);
+
+    /// <summary>A time for people: in the site's time zone, ISO 8601 with its offset.</summary>
+    public DateTimeOffset ToSiteTime(DateTimeOffset utc) => TimeZoneInfo.ConvertTime(utc, TimeZone);
+}

@@ -1,0 +1,44 @@
+// Builds the agent's Generic Host: the recording pipeline and the control socket, over one open index.
+// `edge run` and `edge demo` both run this host; the demo adds its live view beside it.
+using Edge.Agent.Cli;
+using Edge.Agent.Configuration;
+using Edge.Agent.Control;
+using Edge.Agent.Index;
+using Edge.Agent.Recording;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Edge.Agent.Hosting;
+
+public static class AgentHost
+{
+    public static IHost Build(EdgeSettings settings, EdgeIndex index, TimeProvider time, Action<ILoggingBuilder>? configureLogging = null)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true, Args = [] });
+        builder.Services.AddSystemd();
+        builder.Services.Configure<HostOptions>(o =>
+        {
+            // Recorders finish their segment in flight on stop (ffmpeg 'q', up to 5 s) and then it is sealed.
+            o.ShutdownTimeout = TimeSpan.FromSeconds(20);
+            o.BackgroundServiceExceptionBehavior = BackgroundServiceExceptionBehavior.StopHost;
+        });
+        builder.Logging.ClearProviders();
+        if (configureLogging is not null) configureLogging(builder.Logging);
+        else builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; o.UseUtcTimestamp = false; });
+        builder.Logging.SetMinimumLevel(LogLevel.Information);
+
+        builder.Services.AddSingleton(settings);
+        builder.Services.AddSingleton(index);
+        builder.Services.AddSingleton(time);
+        builder.Services.AddSingleton<ISegmentSealer, CopySegmentSealer>();
+        builder.Services.AddSingleton<RecordingService>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<RecordingService>());
+        builder.Services.AddHostedService(sp => new ControlSocketService(
+            settings.IndexDirectory,
+            (args, context) => EdgeCli.InvokeAsync(args, context),
+            (output, error) => new CommandContext(output, error, time, index, sp.GetRequiredService<RecordingService>()),
+            sp.GetRequiredService<ILogger<ControlSocketService>>()));
+        return builder.Build();
+    }
+}

@@ -1,0 +1,125 @@
+// The index's operations, on top of the encrypted store (IndexStore). Records that must not be lost (segments,
+// events, audit) wait until they are on disk before the call returns; see docs/design/index.md for the window.
+using LiteDB;
+
+namespace Edge.Agent.Index;
+
+public sealed class EdgeIndex : IDisposable
+{
+    private readonly IndexStore _store;
+    private readonly ILiteCollection<SegmentRecord> _segments;
+    private readonly ILiteCollection<EventRecord> _events;
+    private readonly ILiteCollection<AuditRecord> _audit;
+    private readonly ILiteCollection<SettingRecord> _settings;
+
+    private EdgeIndex(IndexStore store)
+    {
+        _store = store;
+        var db = store.Database;
+        _segments = db.GetCollection<SegmentRecord>("segments");
+        _events = db.GetCollection<EventRecord>("events");
+        _audit = db.GetCollection<AuditRecord>("audit");
+        _settings = db.GetCollection<SettingRecord>("settings");
+        _segments.EnsureIndex(s => s.CameraStartKey);
+        _segments.EnsureIndex(s => s.StartUtc);
+        _segments.EnsureIndex(s => s.RelativePath);
+        _events.EnsureIndex(e => e.StartUtc);
+        _audit.EnsureIndex(a => a.AtUtc);
+    }
+
+    public static EdgeIndex Open(string directory, string keyFile, bool createKeyIfMissing = true) =>
+        new(IndexStore.Open(directory, keyFile, createKeyIfMissing));
+
+    public long SizeBytes => _store.SizeBytes;
+
+    public long AddSegment(SegmentRecord segment)
+    {
+        segment.CameraStartKey = SegmentRecord.KeyFor(segment.Camera, segment.StartUtc);
+        var id = _segments.Insert(segment).AsInt64;
+        _store.WaitUntilDurable();
+        return id;
+    }
+
+    public void UpdateSegment(SegmentRecord segment)
+    {
+        _segments.Update(segment);
+        _store.WaitUntilDurable();
+    }
+
+    public SegmentRecord? GetSegment(long id) => _segments.FindById(id);
+
+    public bool HasSegmentAt(string relativePath) => _segments.Exists(s => s.RelativePath == relativePath);
+
+    /// <summary>Segments of one camera (or all) overlapping [from, to), ordered by start.</summary>
+    public IReadOnlyList<SegmentRecord> QuerySegments(string? camera = null, DateTime? fromUtc = null, DateTime? toUtc = null)
+    {
+        IEnumerable<SegmentRecord> found;
+        if (camera is not null)
+        {
+            // Range over the camera+start key; a segment that started before `from` but ends after it still overlaps,
+            // so the lower bound reaches back one hour (far longer than any segment).
+            var lower = SegmentRecord.KeyFor(camera, (fromUtc ?? DateTime.MinValue.AddHours(1)).AddHours(-1));
+            var upper = SegmentRecord.KeyFor(camera, toUtc ?? DateTime.MaxValue);
+            found = _segments.Find(Query.Between(nameof(SegmentRecord.CameraStartKey), lower, upper));
+        }
+        else
+        {
+            found = _segments.Find(Query.Between(nameof(SegmentRecord.StartUtc),
+                (fromUtc ?? DateTime.MinValue.AddHours(1)).AddHours(-1), toUtc ?? DateTime.MaxValue));
+        }
+        return found
+            .Where(s => (fromUtc is null || s.EndUtc > fromUtc) && (toUtc is null || s.StartUtc < toUtc))
+            .OrderBy(s => s.StartUtc).ThenBy(s => s.Camera).ToList();
+    }
+
+    public IReadOnlyList<SegmentRecord> AllSegments() => _segments.FindAll().ToList();
+
+    public SegmentRecord? LastSegment(string camera) =>
+        _segments.Find(Query.And(
+                Query.GTE(nameof(SegmentRecord.CameraStartKey), SegmentRecord.KeyFor(camera, DateTime.MinValue)),
+                Query.LTE(nameof(SegmentRecord.CameraStartKey), SegmentRecord.KeyFor(camera, DateTime.MaxValue))))
+            .OrderByDescending(s => s.StartUtc).FirstOrDefault();
+
+    public long AddEvent(EventRecord e)
+    {
+        var id = _events.Insert(e).AsInt64;
+        _store.WaitUntilDurable();
+        return id;
+    }
+
+    public void UpdateEvent(EventRecord e)
+    {
+        _events.Update(e);
+        _store.WaitUntilDurable();
+    }
+
+    public IReadOnlyList<EventRecord> QueryEvents(DateTime? fromUtc = null, DateTime? toUtc = null, string? kind = null)
+    {
+        var q = _events.Query();
+        if (fromUtc is { } f) q = q.Where(e => e.StartUtc >= f);
+        if (toUtc is { } t) q = q.Where(e => e.StartUtc < t);
+        if (kind is not null) q = q.Where(e => e.Kind == kind);
+        return q.OrderBy(e => e.Id).ToList();
+    }
+
+    public EventRecord? OpenEvent(string kind, string camera) =>
+        _events.Find(e => e.Kind == kind && e.EndUtc == null).FirstOrDefault(e => e.Cameras.Contains(camera));
+
+    public void Audit(AuditRecord record)
+    {
+        _audit.Insert(record);
+        _store.WaitUntilDurable();
+    }
+
+    public IReadOnlyList<AuditRecord> QueryAudit() => _audit.Query().OrderBy(a => a.Id).ToList();
+
+    public string? GetSetting(string id) => _settings.FindById(id)?.Value;
+
+    public void SetSetting(string id, string value)
+    {
+        _settings.Upsert(new SettingRecord { Id = id, Value = value });
+        _store.WaitUntilDurable();
+    }
+
+    public void Dispose() => _store.Dispose();
+}

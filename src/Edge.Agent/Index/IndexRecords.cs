@@ -1,0 +1,76 @@
+// The documents of the local index. Times are UTC (the store sets UtcDate); people see them in the site's zone.
+namespace Edge.Agent.Index;
+
+public enum SegmentState
+{
+    /// <summary>The file is on its volume, complete and fsynced, and matches Bytes and Sha256.</summary>
+    Stored,
+    /// <summary>Reconcile found no file for this record. Kept so the gap is explained, never silently forgotten.</summary>
+    Missing,
+}
+
+public sealed class SegmentRecord
+{
+    public long Id { get; set; }
+    public string Camera { get; set; } = "";
+    public DateTime StartUtc { get; set; }
+    public DateTime EndUtc { get; set; }
+    /// <summary>From the media (ffmpeg's segment list, i.e. packet timestamps), not from file times.</summary>
+    public double DurationSeconds { get; set; }
+    public long Bytes { get; set; }
+    public string Sha256 { get; set; } = "";
+    /// <summary>Whether the wall clock was trusted (NTP synchronised, or an RTC) when the segment was stamped.</summary>
+    public bool ClockTrusted { get; set; }
+    /// <summary>Absolute path of the storage volume's root.</summary>
+    public string Volume { get; set; } = "";
+    /// <summary>Path of the file below the volume root.</summary>
+    public string RelativePath { get; set; } = "";
+    public string Container { get; set; } = "mpegts";
+    public SegmentState State { get; set; } = SegmentState.Stored;
+    /// <summary>Set when reconcile adopted the file after a crash between sealing and indexing.</summary>
+    public bool Recovered { get; set; }
+    /// <summary>camera + start, for the one index that range queries per camera use (LiteDB uses one index per query).</summary>
+    public string CameraStartKey { get; set; } = "";
+
+    public string FullPath => System.IO.Path.Combine(Volume, RelativePath);
+
+    public static string KeyFor(string camera, DateTime startUtc) => $"{camera}\u0001{startUtc:yyyyMMddTHHmmssfff}";
+}
+
+public static class EventKinds
+{
+    public const string CameraOffline = "camera_offline";
+    public const string CameraOnline = "camera_online";
+    public const string Reconcile = "reconcile";
+    public const string AgentStarted = "agent_started";
+    public const string AgentStopped = "agent_stopped";
+}
+
+public sealed class EventRecord
+{
+    public long Id { get; set; }
+    public string Kind { get; set; } = "";
+    public string? Door { get; set; }
+    public List<string> Cameras { get; set; } = [];
+    public DateTime StartUtc { get; set; }
+    /// <summary>Null while the condition lasts (a camera still offline, a door still open).</summary>
+    public DateTime? EndUtc { get; set; }
+    /// <summary>How the event was decided, in words a person can check.</summary>
+    public string DecidedBy { get; set; } = "";
+    public string? Detail { get; set; }
+}
+
+public sealed class AuditRecord
+{
+    public long Id { get; set; }
+    public DateTime AtUtc { get; set; }
+    public string Action { get; set; } = "";
+    public string User { get; set; } = "";
+    public string Detail { get; set; } = "";
+}
+
+public sealed class SettingRecord
+{
+    public string Id { get; set; } = "";
+    public string Value { get; set; } = "";
+}

@@ -1,0 +1,123 @@
+// Start-up reconciliation of the index with the disk, in the spirit of Moonfire NVR's schema.md. The write order
+// (file complete and fsynced → rename → directory fsynced → index record durable → staged file deleted) leaves
+// these possible states after a crash, each with its repair:
+//   1. a staged file in staging:      torn or never sealed  → moved to staging/quarantine, never indexed
+//   2. NAME.partial on a volume:      the seal was cut off  → deleted (its staged original is handled by 1)
+//   3. a final file with no record:   sealed, not indexed   → adopted: identity from its name, hash and size read
+//   4. a record whose file is gone:   lost or removed media → marked Missing and reported, never dropped
+using System.Security.Cryptography;
+using Edge.Agent.Index;
+using Microsoft.Extensions.Logging;
+
+namespace Edge.Agent.Recording;
+
+public sealed record ReconcileReport(int QuarantinedStaged, int PartialsRemoved, int Adopted, int MarkedMissing, int UnknownFiles)
+{
+    /// <summary>Adopting a sealed-but-unindexed file is expected after a crash; anything else means something was lost or changed.</summary>
+    public bool FoundInconsistency => MarkedMissing > 0 || UnknownFiles > 0;
+
+    public bool FoundAnything => QuarantinedStaged + PartialsRemoved + Adopted + MarkedMissing + UnknownFiles > 0;
+
+    public override string ToString() =>
+        $"{QuarantinedStaged} staged file(s) quarantined, {PartialsRemoved} partial seal(s) removed, {Adopted} orphan segment(s) adopted, " +
+        $"{MarkedMissing} record(s) marked missing, {UnknownFiles} unknown file(s)";
+}
+
+public sealed class Reconciler(EdgeIndex index, string stagingRoot, StorageVolumes volumes, IEnumerable<string> cameraIds, ILogger logger)
+{
+    public const string QuarantineDirectoryName = "quarantine";
+
+    public ReconcileReport Run()
+    {
+        int quarantined = QuarantineStagedLeftovers();
+        var cameraByDirectory = cameraIds.ToDictionary(SegmentLayout.CameraDirectory, id => id);
+        int partials = 0, adopted = 0, unknown = 0;
+        var onDisk = new HashSet<string>(StringComparer.Ordinal);
+
+        foreach (var volume in volumes.All.Where(Directory.Exists))
+        {
+            foreach (var cameraDir in Directory.EnumerateDirectories(volume))
+            {
+                var dirName = Path.GetFileName(cameraDir);
+                if (dirName == QuarantineDirectoryName) continue;
+                foreach (var file in Directory.EnumerateFiles(cameraDir, "*", SearchOption.AllDirectories))
+                {
+                    var relative = Path.GetRelativePath(volume, file);
+                    if (file.EndsWith(SegmentLayout.PartialSuffix, StringComparison.Ordinal))
+                    {
+                        File.Delete(file);
+                        partials++;
+                        continue;
+                    }
+                    onDisk.Add(Path.Combine(volume, relative));
+                    if (index.HasSegmentAt(relative)) continue;
+                    var parsed = SegmentLayout.Parse(Path.GetFileName(file));
+                    if (parsed is null || !cameraByDirectory.TryGetValue(dirName, out var camera))
+                    {
+                        logger.LogWarning("reconcile: {File} is neither indexed nor a segment of a configured camera; left in place", file);
+                        unknown++;
+                        continue;
+                    }
+                    Adopt(volume, relative, camera, parsed);
+                    adopted++;
+                }
+            }
+        }
+
+        int missing = 0;
+        foreach (var segment in index.AllSegments())
+        {
+            if (segment.State == SegmentState.Stored && !onDisk.Contains(segment.FullPath) && !File.Exists(segment.FullPath))
+            {
+                segment.State = SegmentState.Missing;
+                index.UpdateSegment(segment);
+                logger.LogError("reconcile: segment {Id} of camera {Camera} at {Start:o}: file {File} is missing; marked missing",
+                    segment.Id, segment.Camera, segment.StartUtc, segment.FullPath);
+                missing++;
+            }
+        }
+        return new ReconcileReport(quarantined, partials, adopted, missing, unknown);
+    }
+
+    private void Adopt(string volume, string relative, string camera, SegmentLayout.ParsedName parsed)
+    {
+        var path = Path.Combine(volume, relative);
+        using var stream = File.OpenRead(path);
+        var sha = Convert.ToHexStringLower(SHA256.HashData(stream));
+        index.AddSegment(new SegmentRecord
+        {
+            Camera = camera,
+            StartUtc = parsed.StartUtc,
+            EndUtc = parsed.StartUtc.AddSeconds(parsed.DurationSeconds),
+            DurationSeconds = parsed.DurationSeconds,
+            Bytes = stream.Length,
+            Sha256 = sha,
+            ClockTrusted = parsed.ClockTrusted,
+            Volume = volume,
+            RelativePath = relative,
+            Container = parsed.Extension == ".mkv" ? "matroska" : "mpegts",
+            Recovered = true,
+        });
+        logger.LogWarning("reconcile: adopted {File}, sealed before a crash but not indexed", path);
+    }
+
+    private int QuarantineStagedLeftovers()
+    {
+        if (!Directory.Exists(stagingRoot)) return 0;
+        var quarantine = Path.Combine(stagingRoot, QuarantineDirectoryName);
+        int moved = 0;
+        foreach (var cameraDir in Directory.EnumerateDirectories(stagingRoot))
+        {
+            if (Path.GetFileName(cameraDir) == QuarantineDirectoryName) continue;
+            foreach (var file in Directory.EnumerateFiles(cameraDir).Where(IsSegmentFile))
+            {
+                Directory.CreateDirectory(quarantine);
+                File.Move(file, Path.Combine(quarantine, Path.GetFileName(cameraDir) + "_" + Path.GetFileName(file)), overwrite: true);
+                moved++;
+            }
+        }
+        return moved;
+    }
+
+    public static bool IsSegmentFile(string path) => path.EndsWith(".ts", StringComparison.Ordinal) || path.EndsWith(".mkv", StringComparison.Ordinal);
+}

@@ -1,0 +1,180 @@
+// The recording pipeline: one CameraRecorder per camera feeding one channel; this service seals each finished
+// segment onto a volume, indexes it (durably), then deletes the staged file. Camera offline/online become events.
+// Segments are sealed in arrival order by a single consumer: sealing is I/O-bound and one at a time keeps the SD
+// card's writes sequential. See docs/design/recording.md.
+using System.Threading.Channels;
+using Edge.Agent.Configuration;
+using Edge.Agent.Index;
+using Edge.Hardware.Cameras;
+using Edge.Hardware.Clock;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Edge.Agent.Recording;
+
+public sealed class RecordingService : BackgroundService
+{
+    private readonly EdgeSettings _settings;
+    private readonly EdgeIndex _index;
+    private readonly ISegmentSealer _sealer;
+    private readonly TimeProvider _time;
+    private readonly ILoggerFactory _loggers;
+    private readonly ILogger _logger;
+    private readonly StorageVolumes _volumes;
+    private readonly Channel<RecorderSignal> _signals = Channel.CreateBounded<RecorderSignal>(
+        new BoundedChannelOptions(1024) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+    private readonly Dictionary<string, CameraRecorder> _recorders = new();
+
+    public RecordingService(EdgeSettings settings, EdgeIndex index, ISegmentSealer sealer, TimeProvider time, ILoggerFactory loggers)
+    {
+        _settings = settings;
+        _index = index;
+        _sealer = sealer;
+        _time = time;
+        _loggers = loggers;
+        _logger = loggers.CreateLogger("Edge.Recording");
+        _volumes = new StorageVolumes(settings.Volumes);
+    }
+
+    public IReadOnlyDictionary<string, CameraRecorder> Recorders => _recorders;
+
+    public ReconcileReport? LastReconcile { get; private set; }
+
+    public long SegmentsSealed => Interlocked.Read(ref _segmentsSealed);
+    private long _segmentsSealed;
+
+    /// <summary>Raised after a segment is indexed; the demo's live view listens.</summary>
+    public event Action<SegmentRecord>? SegmentIndexed;
+
+    public override Task StartAsync(CancellationToken cancellationToken)
+    {
+        // Reconcile before any recorder starts: it must see the disk as the last run left it.
+        Directory.CreateDirectory(_settings.StagingDirectory);
+        LastReconcile = new Reconciler(_index, _settings.StagingDirectory, _volumes, _settings.Cameras.Select(c => c.Id), _logger).Run();
+        _index.SetSetting("lastReconcile", System.Text.Json.JsonSerializer.Serialize(LastReconcile));
+        if (LastReconcile.FoundAnything)
+        {
+            _logger.LogWarning("reconcile: {Report}", LastReconcile);
+            _index.AddEvent(new EventRecord
+            {
+                Kind = EventKinds.Reconcile,
+                StartUtc = _time.GetUtcNow().UtcDateTime,
+                EndUtc = _time.GetUtcNow().UtcDateTime,
+                DecidedBy = "start-up reconciliation of index and disk",
+                Detail = LastReconcile.ToString(),
+            });
+        }
+        else _logger.LogInformation("reconcile: index and disk agree");
+
+        var clock = new KernelClockTrust(_settings.ClockTrust, _time);
+        foreach (var camera in _settings.Cameras)
+        {
+            var staging = Path.Combine(_settings.StagingDirectory, SegmentLayout.CameraDirectory(camera.Id));
+            _recorders[camera.Id] = new CameraRecorder(camera, staging, _settings.FfmpegPath, _signals.Writer, _time, clock,
+                _loggers.CreateLogger("Edge.Camera." + camera.Id));
+        }
+        return base.StartAsync(cancellationToken);
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var recorders = _recorders.Values.Select(r => Task.Run(() => r.RunAsync(stoppingToken), CancellationToken.None)).ToArray();
+        // When every recorder has stopped (each finishes its last segment on 'q'), nothing more can arrive.
+        _ = Task.WhenAll(recorders).ContinueWith(_ => _signals.Writer.TryComplete(), TaskScheduler.Default);
+
+        // The consumer does not stop on the stopping token: segments finished during shutdown are sealed too.
+        await foreach (var signal in _signals.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
+        {
+            try
+            {
+                await HandleAsync(signal).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
+            {
+                // The staged file stays where it is; the next start-up's reconcile quarantines it. Recording goes on.
+                _logger.LogError(e, "camera {Camera}: could not handle {Signal}", signal.CameraId, signal.GetType().Name);
+            }
+        }
+    }
+
+    private async Task HandleAsync(RecorderSignal signal)
+    {
+        switch (signal)
+        {
+            case SegmentFinished segment:
+                await SealAndIndexAsync(segment).ConfigureAwait(false);
+                break;
+            case SegmentTorn torn:
+                Quarantine(torn.StagedPath);
+                _logger.LogWarning("camera {Camera}: quarantined {File}, which ffmpeg never finished ({Reason})",
+                    torn.CameraId, Path.GetFileName(torn.StagedPath), torn.Reason);
+                break;
+            case CameraWentOffline offline:
+                _index.AddEvent(new EventRecord
+                {
+                    Kind = EventKinds.CameraOffline,
+                    Cameras = [offline.CameraId],
+                    StartUtc = offline.Since.UtcDateTime,
+                    DecidedBy = "recorder watchdog",
+                    Detail = offline.Reason,
+                });
+                break;
+            case CameraCameOnline online:
+                if (_index.OpenEvent(EventKinds.CameraOffline, online.CameraId) is { } open)
+                {
+                    open.EndUtc = online.At.UtcDateTime;
+                    _index.UpdateEvent(open);
+                }
+                _index.AddEvent(new EventRecord
+                {
+                    Kind = EventKinds.CameraOnline,
+                    Cameras = [online.CameraId],
+                    StartUtc = online.At.UtcDateTime,
+                    EndUtc = online.At.UtcDateTime,
+                    DecidedBy = "first segment after the camera was offline",
+                    Detail = $"offline for {(online.At - online.OfflineSince).TotalSeconds:0} s",
+                });
+                break;
+        }
+    }
+
+    private async Task SealAndIndexAsync(SegmentFinished segment)
+    {
+        var volume = _volumes.Current();
+        if (volume is null)
+        {
+            // Keep the staged file: nothing is lost, and the next start-up quarantines it for manual recovery.
+            _logger.LogError("camera {Camera}: no storage volume is writable; segment {File} stays in staging", segment.CameraId, segment.StagedPath);
+            return;
+        }
+        var extension = Path.GetExtension(segment.StagedPath);
+        var relative = SegmentLayout.RelativePath(segment.CameraId, segment.StartUtc, segment.DurationSeconds, segment.ClockTrusted, extension);
+        var sealedFile = await _sealer.SealAsync(segment.StagedPath, volume, relative, CancellationToken.None).ConfigureAwait(false);
+        var record = new SegmentRecord
+        {
+            Camera = segment.CameraId,
+            StartUtc = segment.StartUtc.UtcDateTime,
+            EndUtc = segment.EndUtc.UtcDateTime,
+            DurationSeconds = segment.DurationSeconds,
+            Bytes = sealedFile.Bytes,
+            Sha256 = sealedFile.Sha256,
+            ClockTrusted = segment.ClockTrusted,
+            Volume = sealedFile.Volume,
+            RelativePath = sealedFile.RelativePath,
+            Container = extension == ".mkv" ? "matroska" : "mpegts",
+        };
+        record.Id = _index.AddSegment(record);
+        File.Delete(segment.StagedPath);
+        Interlocked.Increment(ref _segmentsSealed);
+        SegmentIndexed?.Invoke(record);
+    }
+
+    private void Quarantine(string stagedPath)
+    {
+        if (!File.Exists(stagedPath)) return;
+        var quarantine = Path.Combine(_settings.StagingDirectory, Reconciler.QuarantineDirectoryName);
+        Directory.CreateDirectory(quarantine);
+        var cameraDir = Path.GetFileName(Path.GetDirectoryName(stagedPath)!);
+        File.Move(stagedPath, Path.Combine(quarantine, cameraDir + "_" + Path.GetFileName(stagedPath)), overwrite: true);
+    }
+}

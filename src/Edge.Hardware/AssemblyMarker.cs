@@ -1,1 +1,0 @@
-namespace Edge.Hardware; internal static class AssemblyMarker { }

@@ -1,1 +1,0 @@
-namespace Edge.Sync; internal static class AssemblyMarker { }
