@@ -51,7 +51,9 @@ public static class EdgeConfigLoader
             var start = e.Message.IndexOf('\'') + 1;
             var end = e.Message.IndexOf('\'', start);
             var name = start > 0 && end > start ? e.Message[start..end] : "?";
-            return $"{(key.Length == 0 ? name : key + "." + name)}: unknown key (check its spelling against docs/ref/config.md)";
+            // The path usually ends with the unknown property already; older runtimes stop at its parent.
+            string full = key.EndsWith(name, StringComparison.Ordinal) ? key : key.Length == 0 ? name : key + "." + name;
+            return $"{full}: unknown key (check its spelling against docs/ref/config.md)";
         }
         if (e.LineNumber is long line && e.InnerException is null && e.Path is null or "$")
             return $"not valid JSON at line {line + 1}: {e.Message.Split(". Path:")[0]}";

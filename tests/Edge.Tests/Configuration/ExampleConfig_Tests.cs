@@ -1,0 +1,32 @@
+using Edge.Agent.Configuration;
+
+namespace Edge.Tests.Configuration;
+
+public class ExampleConfig_Tests
+{
+    private static string RepoFile(string relative)
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Edge.sln"))) dir = dir.Parent;
+        return Path.Combine(dir?.FullName ?? throw new DirectoryNotFoundException("Edge.sln not found above the test binaries"), relative);
+    }
+
+    [Fact]
+    public void The_documented_example_config_is_valid()
+    {
+        var settings = EdgeConfigLoader.Load(RepoFile("config/edge.example.json"));
+
+        Assert.Equal(2, settings.Cameras.Count);
+        Assert.Equal(2, settings.Volumes.Count);
+    }
+
+    [Fact]
+    public void Every_key_of_the_example_config_is_documented_in_the_reference()
+    {
+        var reference = File.ReadAllText(RepoFile("docs/ref/config.md"));
+        var keys = System.Text.RegularExpressions.Regex.Matches(File.ReadAllText(RepoFile("config/edge.example.json")), "\"(\\w+)\"\\s*:")
+            .Select(m => m.Groups[1].Value).Distinct();
+
+        Assert.All(keys, key => Assert.Contains($"`{key}`", reference));
+    }
+}

@@ -1,1 +1,0 @@
-namespace Edge.Tests; public class Placeholder_Tests { }

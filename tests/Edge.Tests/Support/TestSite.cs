@@ -1,0 +1,114 @@
+// A site for a test: a temporary directory with an edge.json, and the real agent host (the same one `edge run`
+// builds) running in this process, logging into the test's output. Everything is deleted on dispose.
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Edge.Agent.Configuration;
+using Edge.Agent.Hosting;
+using Edge.Agent.Index;
+using Edge.Agent.Recording;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Xunit.Abstractions;
+
+namespace Edge.Tests.Support;
+
+public sealed class TestSite : IAsyncDisposable
+{
+    private readonly ITestOutputHelper _output;
+    private IHost? _host;
+
+    public TestSite(ITestOutputHelper output, params JsonObject[] cameras)
+    {
+        _output = output;
+        Root = Directory.CreateTempSubdirectory("edge-test-").FullName;
+        ConfigPath = Path.Combine(Root, "edge.json");
+        var config = new JsonObject
+        {
+            ["siteId"] = "test-site",
+            ["deviceId"] = "test-box",
+            ["timeZone"] = "Asia/Tokyo",
+            ["cameras"] = new JsonArray(cameras.Select(c => (JsonNode)c).ToArray()),
+            ["storage"] = new JsonObject { ["volumes"] = new JsonArray(new JsonObject { ["path"] = "volume" }), ["stagingDirectory"] = "staging" },
+            ["index"] = new JsonObject { ["directory"] = "index", ["keyFile"] = "keys/index.key" },
+            ["clock"] = new JsonObject { ["trust"] = "always" },
+        };
+        File.WriteAllText(ConfigPath, config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        Settings = EdgeConfigLoader.Load(ConfigPath);
+    }
+
+    public string Root { get; }
+    public string ConfigPath { get; }
+    public EdgeSettings Settings { get; }
+    public EdgeIndex? Index { get; private set; }
+    public RecordingService Recording => _host!.Services.GetRequiredService<RecordingService>();
+
+    public static JsonObject TestPatternCamera(string id, double segmentSeconds = 2, int fps = 15) => new()
+    {
+        ["id"] = id,
+        ["segmentSeconds"] = segmentSeconds,
+        ["source"] = new JsonObject { ["type"] = "testPattern", ["videoSize"] = "320x240", ["fps"] = fps, ["bitrateKbps"] = 300 },
+    };
+
+    public static JsonObject RtspCamera(string id, Uri url, double segmentSeconds = 2) => new()
+    {
+        ["id"] = id,
+        ["segmentSeconds"] = segmentSeconds,
+        // rtsp-server-perl serves RTP over UDP only.
+        ["source"] = new JsonObject { ["type"] = "rtsp", ["url"] = url.ToString(), ["transport"] = "udp" },
+    };
+
+    public async Task StartAsync()
+    {
+        Index = IndexOpener.Open(Settings, createKeyIfMissing: true);
+        _host = AgentHost.Build(Settings, Index, TimeProvider.System, logging => logging.AddProvider(new TestOutputLoggerProvider(_output)));
+        await _host.StartAsync();
+    }
+
+    public async Task StopAsync()
+    {
+        if (_host is null) return;
+        await _host.StopAsync();
+        _host.Dispose();
+        _host = null;
+        Index?.Dispose();
+        Index = null;
+    }
+
+    /// <summary>Polls until the condition holds, or fails the test with the description after the timeout.</summary>
+    public static async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout, string description)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"timed out after {timeout.TotalSeconds:0} s waiting for {description}");
+            await Task.Delay(200);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try { await StopAsync(); }
+        finally
+        {
+            try { Directory.Delete(Root, recursive: true); } catch (IOException) { }
+        }
+    }
+}
+
+internal sealed class TestOutputLoggerProvider(ITestOutputHelper output) : ILoggerProvider
+{
+    public ILogger CreateLogger(string categoryName) => new Logger(output, categoryName);
+    public void Dispose() { }
+
+    private sealed class Logger(ITestOutputHelper output, string category) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information;
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            try { output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} {logLevel} {category}: {formatter(state, exception)} {exception}"); }
+            catch (InvalidOperationException) { /* the test has finished; late log lines have nowhere to go */ }
+        }
+    }
+}
