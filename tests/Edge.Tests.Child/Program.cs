@@ -43,18 +43,19 @@ switch (mode)
         using var store = IndexStore.Open(directory, key, createKeyIfMissing: false);
         var events = store.Database.GetCollection("events");
         events.EnsureIndex("camera");
-        var payload = new string('x', 700);
+        var payloads = new[] { new string('x', 300), new string('y', 1500), new string('z', 4000) };
         var random = new Random();
         Console.WriteLine("opened");
         while (true)
         {
             // Alternate single auto-committed inserts with explicit transactions of several documents, so the
-            // log holds transactions of one and of many pages, and checkpoints happen along the way.
+            // log holds transactions of one and of many pages; payloads up to 4 KB fill the log so that LiteDB checkpoints
+            // (every 1000 log pages) happen during the run, and some kills land in one.
             var batch = random.Next(3) == 0 ? 1 : random.Next(2, 40);
             var ids = new List<long>(batch);
             if (batch == 1)
             {
-                events.Insert(Document(id, payload));
+                events.Insert(Document(id, payloads[random.Next(payloads.Length)]));
                 ids.Add(id++);
             }
             else
@@ -62,7 +63,7 @@ switch (mode)
                 store.Database.BeginTrans();
                 for (var i = 0; i < batch; i++)
                 {
-                    events.Insert(Document(id, payload));
+                    events.Insert(Document(id, payloads[random.Next(payloads.Length)]));
                     ids.Add(id++);
                 }
                 store.Database.Commit();

@@ -47,6 +47,7 @@ public sealed class IndexStore : IDisposable
 
     internal EncryptedPageStream DataStream => _data;
     internal EncryptedPageStream LogStream => _log;
+    internal EncryptedPageStream TempStream => _temp;
 
     /// <summary>
     /// Opens (creating if missing) the index in <paramref name="directory"/>. The key comes from
