@@ -1,0 +1,89 @@
+// Child process for the index tests. Modes:
+//   open DIR KEY          try to open the index; print "opened" or "error <ExceptionType>: <message>" and exit 0 / 3
+//   hold DIR KEY          open the index, print "opened", keep it open until stdin closes
+//   write DIR KEY FIRSTID insert documents forever (single inserts and multi-document transactions), printing
+//                         "durable <id>" for every document after WaitUntilDurable() returned for its commit
+using Edge.Agent.Index;
+using LiteDB;
+
+if (args.Length < 3)
+{
+    Console.Error.WriteLine("usage: open|hold|write DIR KEY [FIRSTID]");
+    return 2;
+}
+
+var (mode, directory, key) = (args[0], args[1], args[2]);
+switch (mode)
+{
+    case "open":
+        try
+        {
+            using var store = IndexStore.Open(directory, key, createKeyIfMissing: false);
+            Console.WriteLine("opened");
+            return 0;
+        }
+        catch (Exception e)
+        {
+            Console.WriteLine($"error {e.GetType().Name}: {e.Message}");
+            return 3;
+        }
+
+    case "hold":
+    {
+        using var store = IndexStore.Open(directory, key, createKeyIfMissing: false);
+        Console.WriteLine("opened");
+        Console.Out.Flush();
+        Console.In.ReadToEnd();
+        return 0;
+    }
+
+    case "write":
+    {
+        var id = long.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture);
+        using var store = IndexStore.Open(directory, key, createKeyIfMissing: false);
+        var events = store.Database.GetCollection("events");
+        events.EnsureIndex("camera");
+        var payloads = new[] { new string('x', 300), new string('y', 1500), new string('z', 4000) };
+        var random = new Random();
+        Console.WriteLine("opened");
+        while (true)
+        {
+            // Alternate single auto-committed inserts with explicit transactions of several documents, so the
+            // log holds transactions of one and of many pages; payloads up to 4 KB fill the log so that LiteDB checkpoints
+            // (every 1000 log pages) happen during the run, and some kills land in one.
+            var batch = random.Next(3) == 0 ? 1 : random.Next(2, 40);
+            var ids = new List<long>(batch);
+            if (batch == 1)
+            {
+                events.Insert(Document(id, payloads[random.Next(payloads.Length)]));
+                ids.Add(id++);
+            }
+            else
+            {
+                store.Database.BeginTrans();
+                for (var i = 0; i < batch; i++)
+                {
+                    events.Insert(Document(id, payloads[random.Next(payloads.Length)]));
+                    ids.Add(id++);
+                }
+                store.Database.Commit();
+            }
+            store.WaitUntilDurable();
+            foreach (var done in ids)
+                Console.WriteLine($"durable {done}");
+            Console.Out.Flush();
+        }
+    }
+
+    default:
+        Console.Error.WriteLine($"unknown mode {mode}");
+        return 2;
+}
+
+static BsonDocument Document(long id, string payload) => new()
+{
+    ["_id"] = id,
+    ["camera"] = $"cam-{id % 7}",
+    ["at"] = new DateTime(2025, 1, 1, 0, 0, 0, DateTimeKind.Utc).AddSeconds(id),
+    ["payload"] = payload,
+};
