@@ -50,6 +50,8 @@ public sealed class EdgeIndex : IDisposable
 
     public bool HasSegmentAt(string relativePath) => _segments.Exists(s => s.RelativePath == relativePath);
 
+    public SegmentRecord? FindSegmentAt(string relativePath) => _segments.FindOne(s => s.RelativePath == relativePath);
+
     /// <summary>Segments of one camera (or all) overlapping [from, to), ordered by start.</summary>
     public IReadOnlyList<SegmentRecord> QuerySegments(string? camera = null, DateTime? fromUtc = null, DateTime? toUtc = null)
     {

@@ -17,8 +17,18 @@ public sealed class SegmentRecord
     public DateTime EndUtc { get; set; }
     /// <summary>From the media (ffmpeg's segment list, i.e. packet timestamps), not from file times.</summary>
     public double DurationSeconds { get; set; }
+    /// <summary>Size of the footage (the plaintext).</summary>
     public long Bytes { get; set; }
+    /// <summary>SHA-256 of the footage (the plaintext).</summary>
     public string Sha256 { get; set; } = "";
+    /// <summary>Size and SHA-256 of the file as stored on the volume (the ciphertext when sealed): checkable without a key.</summary>
+    public long StoredBytes { get; set; }
+    public string StoredSha256 { get; set; } = "";
+    /// <summary>The segment's data key wrapped to the owner's public key; null for an unencrypted segment. Destroying it is the deletion.</summary>
+    public byte[]? WrappedKey { get; set; }
+    public string? OwnerKeyId { get; set; }
+    [LiteDB.BsonIgnore]
+    public bool Sealed => WrappedKey is not null;
     /// <summary>Whether the wall clock was trusted (NTP synchronised, or an RTC) when the segment was stamped.</summary>
     public bool ClockTrusted { get; set; }
     /// <summary>Absolute path of the storage volume's root.</summary>
@@ -32,6 +42,7 @@ public sealed class SegmentRecord
     /// <summary>camera + start, for the one index that range queries per camera use (LiteDB uses one index per query).</summary>
     public string CameraStartKey { get; set; } = "";
 
+    [LiteDB.BsonIgnore]
     public string FullPath => System.IO.Path.Combine(Volume, RelativePath);
 
     public static string KeyFor(string camera, DateTime startUtc) => $"{camera}\u0001{startUtc:yyyyMMddTHHmmssfff}";

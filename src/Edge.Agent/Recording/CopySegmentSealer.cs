@@ -1,5 +1,6 @@
-// Seals by copying the staged file to its volume: write to NAME.partial, hash while copying, fsync, rename, fsync the
-// directory. A crash at any point leaves either no final file or a complete one; .partial files are removed at start-up.
+// Seals by copying the staged file to its volume as it is (no encryption): write NAME.partial, hash while copying,
+// fsync. Used where no owner key is configured: tests of the recording path and volumes that are encrypted below
+// the file system. The caller indexes, then publishes the file under its final name.
 using System.Security.Cryptography;
 using Edge.Hardware.Storage;
 
@@ -31,7 +32,7 @@ public sealed class CopySegmentSealer : ISegmentSealer
             }
             target.Flush(flushToDisk: true);
         }
-        DurableFile.RenameDurably(partialPath, finalPath);
-        return new SealedFile(volume, relativePath, bytes, Convert.ToHexStringLower(hash.GetHashAndReset()));
+        var sha = Convert.ToHexStringLower(hash.GetHashAndReset());
+        return new SealedFile(volume, relativePath, bytes, sha, bytes, sha, Envelope: null);
     }
 }

@@ -1,25 +1,28 @@
 // Start-up reconciliation of the index with the disk, in the spirit of Moonfire NVR's schema.md. The write order
-// (file complete and fsynced → rename → directory fsynced → index record durable → staged file deleted) leaves
-// these possible states after a crash, each with its repair:
-//   1. a staged file in staging:      torn or never sealed  → moved to staging/quarantine, never indexed
-//   2. NAME.partial on a volume:      the seal was cut off  → deleted (its staged original is handled by 1)
-//   3. a final file with no record:   sealed, not indexed   → adopted: identity from its name, hash and size read
-//   4. a record whose file is gone:   lost or removed media → marked Missing and reported, never dropped
+// (NAME.partial complete and fsynced → index record durable → rename to NAME, directory fsynced → staged file
+// deleted) leaves these possible states after a crash, each with its repair:
+//   1. a staged file in staging:             torn or never sealed    → moved to staging/quarantine, never indexed
+//   2. NAME.partial with a record for NAME:  indexed, not published  → published, once its hash matches the record
+//   3. NAME.partial with no record:          the seal was cut off    → deleted (its staged original is handled by 1)
+//   4. NAME (unencrypted) with no record:    e.g. an older index     → adopted: identity from its name, hash read
+//   5. a record whose file is gone:          lost or removed media   → marked Missing and reported, never dropped
 using System.Security.Cryptography;
 using Edge.Agent.Index;
+using Edge.Hardware.Storage;
 using Microsoft.Extensions.Logging;
 
 namespace Edge.Agent.Recording;
 
-public sealed record ReconcileReport(int QuarantinedStaged, int PartialsRemoved, int Adopted, int MarkedMissing, int UnknownFiles)
+public sealed record ReconcileReport(int QuarantinedStaged, int PartialsRemoved, int PartialsPublished, int Adopted, int MarkedMissing, int UnknownFiles)
 {
     /// <summary>Adopting a sealed-but-unindexed file is expected after a crash; anything else means something was lost or changed.</summary>
     public bool FoundInconsistency => MarkedMissing > 0 || UnknownFiles > 0;
 
-    public bool FoundAnything => QuarantinedStaged + PartialsRemoved + Adopted + MarkedMissing + UnknownFiles > 0;
+    public bool FoundAnything => QuarantinedStaged + PartialsRemoved + PartialsPublished + Adopted + MarkedMissing + UnknownFiles > 0;
 
     public override string ToString() =>
-        $"{QuarantinedStaged} staged file(s) quarantined, {PartialsRemoved} partial seal(s) removed, {Adopted} orphan segment(s) adopted, " +
+        $"{QuarantinedStaged} staged file(s) quarantined, {PartialsRemoved} partial seal(s) removed, {PartialsPublished} indexed seal(s) published, " +
+        $"{Adopted} orphan segment(s) adopted, " +
         $"{MarkedMissing} record(s) marked missing, {UnknownFiles} unknown file(s)";
 }
 
@@ -31,7 +34,7 @@ public sealed class Reconciler(EdgeIndex index, string stagingRoot, StorageVolum
     {
         int quarantined = QuarantineStagedLeftovers();
         var cameraByDirectory = cameraIds.ToDictionary(SegmentLayout.CameraDirectory, id => id);
-        int partials = 0, adopted = 0, unknown = 0;
+        int partials = 0, published = 0, adopted = 0, unknown = 0;
         var onDisk = new HashSet<string>(StringComparer.Ordinal);
 
         foreach (var volume in volumes.All.Where(Directory.Exists))
@@ -45,14 +48,24 @@ public sealed class Reconciler(EdgeIndex index, string stagingRoot, StorageVolum
                     var relative = Path.GetRelativePath(volume, file);
                     if (file.EndsWith(SegmentLayout.PartialSuffix, StringComparison.Ordinal))
                     {
-                        File.Delete(file);
-                        partials++;
+                        var finalRelative = relative[..^SegmentLayout.PartialSuffix.Length];
+                        if (index.FindSegmentAt(finalRelative) is { } record && HashOf(file) == record.StoredSha256)
+                        {
+                            DurableFile.RenameDurably(file, Path.Combine(volume, finalRelative));
+                            onDisk.Add(Path.Combine(volume, finalRelative));
+                            published++;
+                        }
+                        else
+                        {
+                            File.Delete(file);
+                            partials++;
+                        }
                         continue;
                     }
                     onDisk.Add(Path.Combine(volume, relative));
                     if (index.HasSegmentAt(relative)) continue;
                     var parsed = SegmentLayout.Parse(Path.GetFileName(file));
-                    if (parsed is null || !cameraByDirectory.TryGetValue(dirName, out var camera))
+                    if (parsed is null || parsed.Extension == SealedExtension || !cameraByDirectory.TryGetValue(dirName, out var camera))
                     {
                         logger.LogWarning("reconcile: {File} is neither indexed nor a segment of a configured camera; left in place", file);
                         unknown++;
@@ -76,22 +89,33 @@ public sealed class Reconciler(EdgeIndex index, string stagingRoot, StorageVolum
                 missing++;
             }
         }
-        return new ReconcileReport(quarantined, partials, adopted, missing, unknown);
+        return new ReconcileReport(quarantined, partials, published, adopted, missing, unknown);
+    }
+
+    /// <summary>Sealed (encrypted) segments: their wrapped key lives only in the index, so one without a record cannot be adopted.</summary>
+    public const string SealedExtension = ".sealed";
+
+    private static string HashOf(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
 
     private void Adopt(string volume, string relative, string camera, SegmentLayout.ParsedName parsed)
     {
         var path = Path.Combine(volume, relative);
-        using var stream = File.OpenRead(path);
-        var sha = Convert.ToHexStringLower(SHA256.HashData(stream));
+        long bytes = new FileInfo(path).Length;
+        var sha = HashOf(path);
         index.AddSegment(new SegmentRecord
         {
             Camera = camera,
             StartUtc = parsed.StartUtc,
             EndUtc = parsed.StartUtc.AddSeconds(parsed.DurationSeconds),
             DurationSeconds = parsed.DurationSeconds,
-            Bytes = stream.Length,
+            Bytes = bytes,
             Sha256 = sha,
+            StoredBytes = bytes,
+            StoredSha256 = sha,
             ClockTrusted = parsed.ClockTrusted,
             Volume = volume,
             RelativePath = relative,

@@ -7,6 +7,7 @@ using Edge.Agent.Configuration;
 using Edge.Agent.Index;
 using Edge.Hardware.Cameras;
 using Edge.Hardware.Clock;
+using Edge.Hardware.Storage;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -150,6 +151,8 @@ public sealed class RecordingService : BackgroundService
         var extension = Path.GetExtension(segment.StagedPath);
         var relative = SegmentLayout.RelativePath(segment.CameraId, segment.StartUtc, segment.DurationSeconds, segment.ClockTrusted, extension);
         var sealedFile = await _sealer.SealAsync(segment.StagedPath, volume, relative, CancellationToken.None).ConfigureAwait(false);
+        // Index first, publish second: the record (with the wrapped key, once encrypted) is durable before the file
+        // has its final name, so a crash in between leaves a record and a complete NAME.partial, which reconcile publishes.
         var record = new SegmentRecord
         {
             Camera = segment.CameraId,
@@ -158,12 +161,17 @@ public sealed class RecordingService : BackgroundService
             DurationSeconds = segment.DurationSeconds,
             Bytes = sealedFile.Bytes,
             Sha256 = sealedFile.Sha256,
+            StoredBytes = sealedFile.StoredBytes,
+            StoredSha256 = sealedFile.StoredSha256,
+            WrappedKey = sealedFile.Envelope?.WrappedKey,
+            OwnerKeyId = sealedFile.Envelope?.OwnerKeyId,
             ClockTrusted = segment.ClockTrusted,
             Volume = sealedFile.Volume,
             RelativePath = sealedFile.RelativePath,
             Container = extension == ".mkv" ? "matroska" : "mpegts",
         };
         record.Id = _index.AddSegment(record);
+        DurableFile.RenameDurably(sealedFile.PartialPath, sealedFile.FinalPath);
         File.Delete(segment.StagedPath);
         Interlocked.Increment(ref _segmentsSealed);
         SegmentIndexed?.Invoke(record);
