@@ -1,6 +1,7 @@
 // Child process for the index tests. Modes:
 //   open DIR KEY          try to open the index; print "opened" or "error <ExceptionType>: <message>" and exit 0 / 3
 //   hold DIR KEY          open the index, print "opened", keep it open until stdin closes
+//   bench DIR KEY         print inserts/s of a plain LiteDB file and of the store with and without WaitUntilDurable
 //   write DIR KEY FIRSTID insert documents forever (single inserts and multi-document transactions), printing
 //                         "durable <id>" for every document after WaitUntilDurable() returned for its commit
 using Edge.Agent.Index;
@@ -74,6 +75,10 @@ switch (mode)
             Console.Out.Flush();
         }
     }
+
+    case "bench":
+        Bench.Run(directory, key);
+        return 0;
 
     default:
         Console.Error.WriteLine($"unknown mode {mode}");

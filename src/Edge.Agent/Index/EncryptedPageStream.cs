@@ -389,6 +389,19 @@ internal sealed class EncryptedPageStream : Stream
         }
     }
 
+    /// <summary>Reads and authenticates page <paramref name="n"/> without throwing; false when missing or not authentic.</summary>
+    public bool TryReadPage(long n, Span<byte> page)
+    {
+        var slot = new byte[SlotSize];
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (n >= _pages || RandomAccess.Read(_handle, slot, SlotOffset(n)) < SlotSize || IsAllZero(slot))
+                return false;
+            return _cipher.TryOpen(n, slot, page);
+        }
+    }
+
     public override void Write(byte[] buffer, int offset, int count)
     {
         ArgumentNullException.ThrowIfNull(buffer);

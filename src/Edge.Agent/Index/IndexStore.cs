@@ -42,6 +42,9 @@ public sealed class IndexStore : IDisposable
     /// <summary>Log pages of a torn, unconfirmed tail dropped at open (after a power cut); worth an audit line when non-zero.</summary>
     public long DiscardedLogTailPages => _log.DiscardedTailPages;
 
+    /// <summary>Data pages torn by a power cut during a checkpoint and rewritten from the log at open; worth an audit line when non-zero.</summary>
+    public int RepairedDataPages { get; private init; }
+
     /// <summary>Bytes on disk of the data and log files.</summary>
     public long SizeBytes => _data.PhysicalLength + _log.PhysicalLength;
 
@@ -99,6 +102,8 @@ public sealed class IndexStore : IDisposable
                 System.Security.Cryptography.CryptographicOperations.ZeroMemory(key);
             }
 
+            var repaired = CheckpointRepair.Run(data, log);
+
             var mapper = new BsonMapper();
             configureMapper?.Invoke(mapper);
             var settings = new EngineSettings
@@ -117,7 +122,10 @@ public sealed class IndexStore : IDisposable
             {
                 database.UtcDate = true; // a pragma stored in the header: written once, on the first open
             }
-            return new IndexStore(directory, indexLock, data, log, temp, engine, database, internals);
+            return new IndexStore(directory, indexLock, data, log, temp, engine, database, internals)
+            {
+                RepairedDataPages = repaired,
+            };
         }
         catch
         {

@@ -179,25 +179,62 @@ public sealed class EncryptedPageStream_Tests : IDisposable
     [Fact]
     public void A_log_page_copied_into_the_data_file_is_detected_when_the_index_opens()
     {
-        string copy;
+        byte[] logPage;
         using (var store = _scratch.Open())
         {
             InsertCameras(store.Database, 1, 50);
             store.WaitUntilDurable();
-            copy = _scratch.CopyIndexFiles("copy"); // as a crash would leave it: the log holds the commits
+            Assert.True(Slots.Count(_scratch.LogPath) > 0);
+            logPage = Slots.Read(_scratch.LogPath, 0);
+        } // closing checkpoints and empties the log, so nothing in it can repair the data file
+
+        Slots.Write(_scratch.DataPath, 0, logPage); // same page number, other file
+
+        var error = Assert.Throws<IndexCorruptException>(() => _scratch.Open().Dispose());
+        Assert.Equal(_scratch.DataPath, error.FilePath);
+        Assert.Equal(0, error.PageNumber);
+        Assert.Contains($"{_scratch.DataPath}: page 0 failed authentication", error.Message);
+    }
+
+    [Fact]
+    public void A_data_page_torn_during_a_checkpoint_is_rewritten_from_its_confirmed_copy_in_the_log()
+    {
+        string copy;
+        using (var store = _scratch.Open())
+        {
+            InsertCameras(store.Database, 1, 50);
+            store.Database.Checkpoint();
+            InsertCameras(store.Database, 100, 50); // changes page 0 (the header) again, in the log
+            store.WaitUntilDurable();
+            copy = _scratch.CopyIndexFiles("copy"); // a cut while checkpointing: data being rewritten, log intact
         }
         var data = Path.Combine(copy, IndexStore.DataFileName);
-        var log = Path.Combine(copy, IndexStore.LogFileName);
-        Assert.True(Slots.Count(log) > 0);
+        Slots.FlipBit(data, 0, offsetInSlot: 40 + 7); // torn header page: LiteDB reads it first when opening
 
-        Slots.Write(data, 0, Slots.Read(log, 0)); // same page number, other file
+        using var reopened = IndexStore.Open(copy, _scratch.KeyPath, createKeyIfMissing: false);
+        Assert.True(reopened.RepairedDataPages >= 1);
+        Assert.Equal(100, reopened.Database.GetCollection("cameras").Count());
+    }
 
-        var error = Assert.Throws<IndexCorruptException>(
-            () => IndexStore.Open(copy, _scratch.KeyPath, createKeyIfMissing: false).Dispose());
-        Assert.Equal(data, error.FilePath);
-        Assert.Equal(0, error.PageNumber);
-        Assert.Contains("page 0", error.Message);
-        Assert.Contains("index.db", error.Message);
+    [Fact]
+    public void A_damaged_data_page_with_no_copy_in_the_log_is_not_repaired()
+    {
+        string copy;
+        using (var store = _scratch.Open())
+        {
+            InsertCameras(store.Database, 1, 50);
+            store.Database.Checkpoint();
+            store.Database.GetCollection("other").Insert(new BsonDocument { ["_id"] = 1 }); // log non-empty
+            store.WaitUntilDurable();
+            copy = _scratch.CopyIndexFiles("copy");
+        }
+        var data = Path.Combine(copy, IndexStore.DataFileName);
+        var last = Slots.Count(data) - 1; // written by the first checkpoint, not touched by the later commit
+        Slots.FlipBit(data, last, offsetInSlot: 40 + 7);
+
+        using var reopened = IndexStore.Open(copy, _scratch.KeyPath, createKeyIfMissing: false);
+        Assert.Equal(0, reopened.RepairedDataPages);
+        Assert.False(reopened.DataStream.TryReadPage(last, new byte[EncryptedPageStream.PageSize]));
     }
 
     [Fact]

@@ -57,7 +57,8 @@ public sealed class IndexCrash_Tests(ITestOutputHelper output) : IDisposable
             Assert.True(missing.Count == 0,
                 $"round {round} (seed {seed}): durable ids missing after reopen: {string.Join(", ", missing)}");
             output.WriteLine($"round {round}: reopened, {events.Count()} documents, " +
-                $"{store.DiscardedLogTailPages} torn log pages discarded");
+                $"{store.DiscardedLogTailPages} torn log pages discarded, {store.RepairedDataPages} data pages repaired, " +
+                $"{store.DataStream.Length / EncryptedPageStream.PageSize} data pages");
         }
         Assert.True(durable.Count > 6);
     }
