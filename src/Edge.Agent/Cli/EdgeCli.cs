@@ -120,6 +120,12 @@ public static class EdgeCli
             probe.SetAction((parse, ct) => CamerasCommand.ProbeAsync(parse.GetValue(config)!, parse.GetValue(json), context, ct));
             root.Add(new Command("cameras", "The configured cameras") { probe });
         }
+        {
+            var path = new Argument<DirectoryInfo>("PATH") { Description = "The volume's root directory (a mounted disk)" };
+            var init = new Command("init", "Mark a mounted disk as an Edge storage volume (Edge writes only to marked volumes)") { path };
+            init.SetAction((parse, ct) => VolumesCommand.InitAsync(parse.GetValue(path)!, context, ct));
+            root.Add(new Command("volumes", "Storage volumes") { init });
+        }
         return root;
     }
 }

@@ -8,8 +8,17 @@ public static class StatusCommand
     public sealed record CameraStatus(string Id, string Source, string State, SegmentsCommand.SegmentJson? LastSegment, string? LastError);
     public sealed record VolumeStatus(string Path, bool Mounted, long? TotalBytes, long? FreeBytes);
     public sealed record IndexStatus(string Directory, long SizeBytes, int Segments);
+    /// <summary>The agent process itself, when the status comes from it: for the soak benchmark and for support.</summary>
+    public sealed record AgentProcess(int Pid, long RssBytes, long ManagedHeapBytes, double CpuSeconds, double UptimeSeconds, long SegmentsSealed);
     public sealed record Status(string SiteId, string DeviceId, string TimeZone, bool AgentRunning, DateTimeOffset At,
-        IReadOnlyList<CameraStatus> Cameras, IReadOnlyList<VolumeStatus> Volumes, IndexStatus Index, string? LastReconcile);
+        IReadOnlyList<CameraStatus> Cameras, IReadOnlyList<VolumeStatus> Volumes, IndexStatus Index, string? LastReconcile, AgentProcess? Agent);
+
+    private static AgentProcess Describe(Recording.RecordingService recording, TimeProvider time)
+    {
+        using var self = System.Diagnostics.Process.GetCurrentProcess();
+        return new AgentProcess(self.Id, self.WorkingSet64, GC.GetTotalMemory(forceFullCollection: false),
+            self.TotalProcessorTime.TotalSeconds, (time.GetUtcNow() - self.StartTime.ToUniversalTime()).TotalSeconds, recording.SegmentsSealed);
+    }
 
     public static Task<int> RunAsync(FileInfo configFile, bool json, CommandContext context, CancellationToken _)
     {
@@ -31,7 +40,8 @@ public static class StatusCommand
         }).ToList();
         var status = new Status(settings.SiteId, settings.DeviceId, settings.TimeZone.Id, context.InsideAgent,
             settings.ToSiteTime(context.Time.GetUtcNow()), cameras, volumes,
-            new IndexStatus(settings.IndexDirectory, index.SizeBytes, index.AllSegments().Count), index.GetSetting("lastReconcile"));
+            new IndexStatus(settings.IndexDirectory, index.SizeBytes, index.CountSegments()), index.GetSetting("lastReconcile"),
+            context.Recording is { } recording ? Describe(recording, context.Time) : null);
 
         if (json)
         {
@@ -49,6 +59,8 @@ public static class StatusCommand
         o.WriteLine("volumes:");
         foreach (var v in volumes)
             o.WriteLine(v.Mounted ? $"  {v.Path}  {v.FreeBytes / 1e9:0.0} GB free of {v.TotalBytes / 1e9:0.0} GB" : $"  {v.Path}  NOT PRESENT");
+        if (status.Agent is { } a)
+            o.WriteLine($"agent: pid {a.Pid}, up {a.UptimeSeconds / 3600:0.0} h, RSS {a.RssBytes / 1048576.0:0.0} MiB, managed heap {a.ManagedHeapBytes / 1048576.0:0.0} MiB, {a.SegmentsSealed} segments sealed");
         o.WriteLine($"index: {status.Index.Segments} segments, {status.Index.SizeBytes / 1024.0:0} KiB at {status.Index.Directory}");
         return Task.FromResult(EdgeCli.ExitOk);
     }

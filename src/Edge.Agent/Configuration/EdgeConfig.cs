@@ -69,6 +69,13 @@ public sealed class IndexConfig
 public sealed class RetentionConfig
 {
     public int Days { get; set; } = 30;
+    /// <summary>Free space a volume keeps, at least this share of its size (the floor also covers an hour of recording).</summary>
+    public double MinFreePercent { get; set; } = 10;
+    /// <summary>Extra free space kept per camera on top of the floor.</summary>
+    public long SlackBytesPerCamera { get; set; } = 1L << 30;
+    /// <summary>Above this use, even protected (flagged, unsynced) footage may be deleted, with a retention_emergency event.</summary>
+    public double EmergencyAbovePercent { get; set; } = 99;
+    public double CheckSeconds { get; set; } = 60;
 }
 
 public sealed class RecordingConfig

@@ -70,7 +70,12 @@ public static partial class EdgeConfigValidator
         if (string.IsNullOrWhiteSpace(config.Storage.StagingDirectory)) problems.Add("storage.stagingDirectory: must not be empty");
         if (string.IsNullOrWhiteSpace(config.Index.Directory)) problems.Add("index.directory: must not be empty");
         if (string.IsNullOrWhiteSpace(config.Index.KeyFile)) problems.Add("index.keyFile: must not be empty");
-        if (config.Retention.Days < 1) problems.Add($"retention.days: must be at least 1 (found {config.Retention.Days})");
+        var retention = config.Retention;
+        if (retention.Days < 1) problems.Add($"retention.days: must be at least 1 (found {retention.Days})");
+        if (retention.MinFreePercent is < 0 or >= 100) problems.Add($"retention.minFreePercent: must be from 0 to below 100 (found {retention.MinFreePercent})");
+        if (retention.SlackBytesPerCamera < 0) problems.Add($"retention.slackBytesPerCamera: must not be negative (found {retention.SlackBytesPerCamera})");
+        if (retention.EmergencyAbovePercent is <= 0 or > 100) problems.Add($"retention.emergencyAbovePercent: must be above 0 and at most 100 (found {retention.EmergencyAbovePercent})");
+        if (retention.CheckSeconds <= 0) problems.Add($"retention.checkSeconds: must be positive (found {retention.CheckSeconds})");
 
         var trust = config.Clock.Trust.ToLowerInvariant() switch
         {

@@ -9,6 +9,7 @@ using Edge.Agent.Configuration;
 using Edge.Agent.Hosting;
 using Edge.Agent.Index;
 using Edge.Agent.Recording;
+using Edge.Agent.Storage;
 using FFMpegCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -28,6 +29,11 @@ public static class DemoCommand
         var configPath = Path.Combine(root, "edge.json");
         File.WriteAllText(configPath, DemoConfigJson());
         var settings = EdgeConfigLoader.Load(configPath);
+        foreach (var volume in settings.Volumes.Where(v => VolumeMarker.TryRead(v) is null))
+        {
+            Directory.CreateDirectory(volume);
+            VolumeMarker.Write(volume, context.Time); // what `edge volumes init` does for a technician
+        }
         var o = context.Out;
 
         o.WriteLine($"Edge demo: a simulated site in {root}");

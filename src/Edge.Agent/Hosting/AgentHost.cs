@@ -5,6 +5,7 @@ using Edge.Agent.Configuration;
 using Edge.Agent.Control;
 using Edge.Agent.Index;
 using Edge.Agent.Recording;
+using Edge.Agent.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -32,6 +33,9 @@ public static class AgentHost
         builder.Services.AddSingleton(index);
         builder.Services.AddSingleton(time);
         builder.Services.AddSingleton<ISegmentSealer, CopySegmentSealer>();
+        builder.Services.AddSingleton<RecordingRate>();
+        builder.Services.AddSingleton<RetentionService>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<RetentionService>());
         builder.Services.AddSingleton<RecordingService>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<RecordingService>());
         builder.Services.AddHostedService(sp => new ControlSocketService(

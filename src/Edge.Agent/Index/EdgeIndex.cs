@@ -11,6 +11,7 @@ public sealed class EdgeIndex : IDisposable
     private readonly ILiteCollection<EventRecord> _events;
     private readonly ILiteCollection<AuditRecord> _audit;
     private readonly ILiteCollection<SettingRecord> _settings;
+    private readonly ILiteCollection<FlagRecord> _flags;
 
     private EdgeIndex(IndexStore store)
     {
@@ -20,6 +21,7 @@ public sealed class EdgeIndex : IDisposable
         _events = db.GetCollection<EventRecord>("events");
         _audit = db.GetCollection<AuditRecord>("audit");
         _settings = db.GetCollection<SettingRecord>("settings");
+        _flags = db.GetCollection<FlagRecord>("flags");
         _segments.EnsureIndex(s => s.CameraStartKey);
         _segments.EnsureIndex(s => s.StartUtc);
         _segments.EnsureIndex(s => s.RelativePath);
@@ -70,17 +72,25 @@ public sealed class EdgeIndex : IDisposable
                 (fromUtc ?? DateTime.MinValue.AddHours(1)).AddHours(-1), toUtc ?? DateTime.MaxValue));
         }
         return found
+            .Where(s => s.State != SegmentState.Purged)
             .Where(s => (fromUtc is null || s.EndUtc > fromUtc) && (toUtc is null || s.StartUtc < toUtc))
             .OrderBy(s => s.StartUtc).ThenBy(s => s.Camera).ToList();
     }
 
     public IReadOnlyList<SegmentRecord> AllSegments() => _segments.FindAll().ToList();
 
-    public SegmentRecord? LastSegment(string camera) =>
-        _segments.Find(Query.And(
-                Query.GTE(nameof(SegmentRecord.CameraStartKey), SegmentRecord.KeyFor(camera, DateTime.MinValue)),
-                Query.LTE(nameof(SegmentRecord.CameraStartKey), SegmentRecord.KeyFor(camera, DateTime.MaxValue))))
-            .OrderByDescending(s => s.StartUtc).FirstOrDefault();
+    public int CountSegments() => _segments.Count(s => s.State != SegmentState.Purged);
+
+    public SegmentRecord? LastSegment(string camera)
+    {
+        string lower = SegmentRecord.KeyFor(camera, DateTime.MinValue), upper = SegmentRecord.KeyFor(camera, DateTime.MaxValue);
+        // Walks the camera+start index backwards and stops at the first live segment.
+        return _segments.Query()
+            .Where(Query.Between(nameof(SegmentRecord.CameraStartKey), lower, upper))
+            .OrderByDescending(s => s.CameraStartKey)
+            .ToEnumerable()
+            .FirstOrDefault(s => s.State != SegmentState.Purged);
+    }
 
     public long AddEvent(EventRecord e)
     {
@@ -114,6 +124,26 @@ public sealed class EdgeIndex : IDisposable
     }
 
     public IReadOnlyList<AuditRecord> QueryAudit() => _audit.Query().OrderBy(a => a.Id).ToList();
+
+    /// <summary>The oldest live segments (stored or missing), optionally on one volume, in start order.</summary>
+    public IEnumerable<SegmentRecord> OldestSegments(string? volume = null) =>
+        _segments.Query().OrderBy(s => s.StartUtc).ToEnumerable()
+            .Where(s => s.State != SegmentState.Purged && (volume is null || s.Volume == volume));
+
+    public long AddFlag(FlagRecord flag)
+    {
+        var id = _flags.Insert(flag).AsInt64;
+        _store.WaitUntilDurable();
+        return id;
+    }
+
+    public void UpdateFlag(FlagRecord flag)
+    {
+        _flags.Update(flag);
+        _store.WaitUntilDurable();
+    }
+
+    public IReadOnlyList<FlagRecord> AllFlags() => _flags.Query().OrderBy(f => f.Id).ToList();
 
     public string? GetSetting(string id) => _settings.FindById(id)?.Value;
 

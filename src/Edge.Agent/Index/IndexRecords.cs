@@ -7,6 +7,8 @@ public enum SegmentState
     Stored,
     /// <summary>Reconcile found no file for this record. Kept so the gap is explained, never silently forgotten.</summary>
     Missing,
+    /// <summary>Deleted by retention: the wrapped key was destroyed first (crypto-erase), then the file unlinked.</summary>
+    Purged,
 }
 
 public sealed class SegmentRecord
@@ -37,6 +39,8 @@ public sealed class SegmentRecord
     public string RelativePath { get; set; } = "";
     public string Container { get; set; } = "mpegts";
     public SegmentState State { get; set; } = SegmentState.Stored;
+    public DateTime? PurgedUtc { get; set; }
+    public string? PurgeReason { get; set; }
     /// <summary>Set when reconcile adopted the file after a crash between sealing and indexing.</summary>
     public bool Recovered { get; set; }
     /// <summary>camera + start, for the one index that range queries per camera use (LiteDB uses one index per query).</summary>
@@ -53,6 +57,8 @@ public static class EventKinds
     public const string CameraOffline = "camera_offline";
     public const string CameraOnline = "camera_online";
     public const string Reconcile = "reconcile";
+    public const string StorageFailover = "storage_failover";
+    public const string RetentionEmergency = "retention_emergency";
     public const string AgentStarted = "agent_started";
     public const string AgentStopped = "agent_stopped";
 }
@@ -84,4 +90,30 @@ public sealed class SettingRecord
 {
     public string Id { get; set; } = "";
     public string Value { get; set; } = "";
+}
+
+public static class FlagSyncStates
+{
+    public const string Pending = "pending";
+    public const string Synced = "synced";
+    public const string LocalOnly = "local_only";
+}
+
+/// <summary>
+/// A window of footage that matters: flagged by a door event, a manual hold, or a request from the central. Its
+/// segments are protected from retention and marked for sync. Overlapping flags on a camera are merged.
+/// </summary>
+public sealed class FlagRecord
+{
+    public long Id { get; set; }
+    public List<string> Cameras { get; set; } = [];
+    public DateTime FromUtc { get; set; }
+    public DateTime ToUtc { get; set; }
+    public string Reason { get; set; } = "";
+    public List<long> EventIds { get; set; } = [];
+    public string SyncState { get; set; } = FlagSyncStates.Pending;
+    public DateTime CreatedUtc { get; set; }
+    public string CreatedBy { get; set; } = "";
+
+    public bool Covers(SegmentRecord s) => Cameras.Contains(s.Camera) && s.StartUtc < ToUtc && s.EndUtc > FromUtc;
 }

@@ -10,6 +10,8 @@ public sealed class CopySegmentSealer : ISegmentSealer
 {
     private const int BufferSize = 256 * 1024;
 
+    public string ExtensionFor(string stagedExtension) => stagedExtension;
+
     public async Task<SealedFile> SealAsync(string stagedPath, string volume, string relativePath, CancellationToken cancellationToken)
     {
         var finalPath = Path.Combine(volume, relativePath);

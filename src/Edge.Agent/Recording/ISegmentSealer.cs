@@ -24,4 +24,7 @@ public sealed record SealEnvelope(byte[] WrappedKey, string OwnerKeyId);
 public interface ISegmentSealer
 {
     Task<SealedFile> SealAsync(string stagedPath, string volume, string relativePath, CancellationToken cancellationToken);
+
+    /// <summary>The file extension a sealed segment gets on the volume, given the staged file's (".ts", ".mkv").</summary>
+    string ExtensionFor(string stagedExtension);
 }

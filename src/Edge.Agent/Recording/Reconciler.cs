@@ -8,6 +8,7 @@
 //   5. a record whose file is gone:          lost or removed media   → marked Missing and reported, never dropped
 using System.Security.Cryptography;
 using Edge.Agent.Index;
+using Edge.Agent.Storage;
 using Edge.Hardware.Storage;
 using Microsoft.Extensions.Logging;
 
@@ -26,7 +27,7 @@ public sealed record ReconcileReport(int QuarantinedStaged, int PartialsRemoved,
         $"{MarkedMissing} record(s) marked missing, {UnknownFiles} unknown file(s)";
 }
 
-public sealed class Reconciler(EdgeIndex index, string stagingRoot, StorageVolumes volumes, IEnumerable<string> cameraIds, ILogger logger)
+public sealed class Reconciler(EdgeIndex index, string stagingRoot, VolumeSet volumes, IEnumerable<string> cameraIds, ILogger logger)
 {
     public const string QuarantineDirectoryName = "quarantine";
 
@@ -37,7 +38,9 @@ public sealed class Reconciler(EdgeIndex index, string stagingRoot, StorageVolum
         int partials = 0, published = 0, adopted = 0, unknown = 0;
         var onDisk = new HashSet<string>(StringComparer.Ordinal);
 
-        foreach (var volume in volumes.All.Where(Directory.Exists))
+        // Only marked volumes are looked at: an unmounted disk's empty mount point says nothing about its segments.
+        var present = volumes.All.Where(v => VolumeMarker.TryRead(v) is not null).ToHashSet(StringComparer.Ordinal);
+        foreach (var volume in present)
         {
             foreach (var cameraDir in Directory.EnumerateDirectories(volume))
             {
@@ -80,7 +83,14 @@ public sealed class Reconciler(EdgeIndex index, string stagingRoot, StorageVolum
         int missing = 0;
         foreach (var segment in index.AllSegments())
         {
-            if (segment.State == SegmentState.Stored && !onDisk.Contains(segment.FullPath) && !File.Exists(segment.FullPath))
+            if (segment.State == SegmentState.Purged)
+            {
+                // Crypto-erased, but the crash came before the unlink: finish the purge.
+                if (File.Exists(segment.FullPath)) File.Delete(segment.FullPath);
+                continue;
+            }
+            if (segment.State == SegmentState.Stored && present.Contains(segment.Volume)
+                && !onDisk.Contains(segment.FullPath) && !File.Exists(segment.FullPath))
             {
                 segment.State = SegmentState.Missing;
                 index.UpdateSegment(segment);

@@ -5,6 +5,7 @@
 using System.Threading.Channels;
 using Edge.Agent.Configuration;
 using Edge.Agent.Index;
+using Edge.Agent.Storage;
 using Edge.Hardware.Cameras;
 using Edge.Hardware.Clock;
 using Edge.Hardware.Storage;
@@ -21,20 +22,27 @@ public sealed class RecordingService : BackgroundService
     private readonly TimeProvider _time;
     private readonly ILoggerFactory _loggers;
     private readonly ILogger _logger;
-    private readonly StorageVolumes _volumes;
+    private readonly VolumeSet _volumes;
+    private readonly Queue<SegmentFinished> _waitingForVolume = new();
     private readonly Channel<RecorderSignal> _signals = Channel.CreateBounded<RecorderSignal>(
         new BoundedChannelOptions(1024) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
     private readonly Dictionary<string, CameraRecorder> _recorders = new();
 
-    public RecordingService(EdgeSettings settings, EdgeIndex index, ISegmentSealer sealer, TimeProvider time, ILoggerFactory loggers)
+    private readonly RecordingRate _rate;
+    private readonly RetentionService _retention;
+
+    public RecordingService(EdgeSettings settings, EdgeIndex index, ISegmentSealer sealer, RecordingRate rate, RetentionService retention,
+        TimeProvider time, ILoggerFactory loggers)
     {
+        _rate = rate;
+        _retention = retention;
         _settings = settings;
         _index = index;
         _sealer = sealer;
         _time = time;
         _loggers = loggers;
         _logger = loggers.CreateLogger("Edge.Recording");
-        _volumes = new StorageVolumes(settings.Volumes);
+        _volumes = new VolumeSet(settings.Volumes);
     }
 
     public IReadOnlyDictionary<string, CameraRecorder> Recorders => _recorders;
@@ -139,16 +147,65 @@ public sealed class RecordingService : BackgroundService
         }
     }
 
+    /// <summary>
+    /// Seals the segment, and any that waited for a volume before it, in order. A segment that no volume can take
+    /// stays staged and queued; it is retried when the next segment arrives.
+    /// </summary>
     private async Task SealAndIndexAsync(SegmentFinished segment)
     {
-        var volume = _volumes.Current();
-        if (volume is null)
+        _waitingForVolume.Enqueue(segment);
+        while (_waitingForVolume.TryPeek(out var next))
         {
-            // Keep the staged file: nothing is lost, and the next start-up quarantines it for manual recovery.
-            _logger.LogError("camera {Camera}: no storage volume is writable; segment {File} stays in staging", segment.CameraId, segment.StagedPath);
-            return;
+            if (!await TrySealOnAnyVolumeAsync(next).ConfigureAwait(false))
+            {
+                _logger.LogError("no storage volume is usable ({Reasons}); {Count} segment(s) wait in staging",
+                    string.Join("; ", _volumes.All.Select(v => $"{v}: {VolumeSet.Unusable(v) ?? "failed while writing"}")), _waitingForVolume.Count);
+                return;
+            }
+            _waitingForVolume.Dequeue();
         }
-        var extension = Path.GetExtension(segment.StagedPath);
+    }
+
+    /// <summary>Tries each usable volume in order of preference; a volume that fails mid-write is skipped for this segment.</summary>
+    private async Task<bool> TrySealOnAnyVolumeAsync(SegmentFinished segment)
+    {
+        var failed = new HashSet<string>();
+        while (_volumes.Choose(failed) is { } volume)
+        {
+            try
+            {
+                await SealOnAsync(segment, volume).ConfigureAwait(false);
+                if (_volumes.NoteChosen(volume) is { } previous) RecordFailover(previous, volume);
+                return true;
+            }
+            catch (IOException e)
+            {
+                _logger.LogWarning("camera {Camera}: sealing to {Volume} failed ({Error}); trying the next volume", segment.CameraId, volume, e.Message);
+                failed.Add(volume);
+            }
+        }
+        return false;
+    }
+
+    private void RecordFailover(string from, string to)
+    {
+        bool backToPreferred = _volumes.All.ToList().IndexOf(to) < _volumes.All.ToList().IndexOf(from);
+        var detail = backToPreferred ? $"returned to {to} from {from}" : $"from {from} ({VolumeSet.Unusable(from) ?? "failed while writing"}) to {to}";
+        _logger.LogWarning("storage failover: {Detail}", detail);
+        var now = _time.GetUtcNow().UtcDateTime;
+        _index.AddEvent(new EventRecord
+        {
+            Kind = EventKinds.StorageFailover,
+            StartUtc = now,
+            EndUtc = now,
+            DecidedBy = backToPreferred ? "the preferred volume is usable again" : "the preferred volume is not usable",
+            Detail = detail,
+        });
+    }
+
+    private async Task SealOnAsync(SegmentFinished segment, string volume)
+    {
+        var extension = _sealer.ExtensionFor(Path.GetExtension(segment.StagedPath));
         var relative = SegmentLayout.RelativePath(segment.CameraId, segment.StartUtc, segment.DurationSeconds, segment.ClockTrusted, extension);
         var sealedFile = await _sealer.SealAsync(segment.StagedPath, volume, relative, CancellationToken.None).ConfigureAwait(false);
         // Index first, publish second: the record (with the wrapped key, once encrypted) is durable before the file
@@ -168,12 +225,15 @@ public sealed class RecordingService : BackgroundService
             ClockTrusted = segment.ClockTrusted,
             Volume = sealedFile.Volume,
             RelativePath = sealedFile.RelativePath,
-            Container = extension == ".mkv" ? "matroska" : "mpegts",
+            Container = Path.GetExtension(segment.StagedPath) == ".mkv" ? "matroska" : "mpegts",
         };
         record.Id = _index.AddSegment(record);
         DurableFile.RenameDurably(sealedFile.PartialPath, sealedFile.FinalPath);
         File.Delete(segment.StagedPath);
         Interlocked.Increment(ref _segmentsSealed);
+        _rate.Note(volume, sealedFile.StoredBytes);
+        var space = VolumeSpace.Of(volume);
+        if (space.FreeBytes < _retention.FloorBytes(volume, space)) _retention.Nudge();
         SegmentIndexed?.Invoke(record);
     }
 

@@ -55,7 +55,7 @@ public class AgentCrash_Tests(ITestOutputHelper output)
             StaleFfmpegGuard.KillSurvivor(staging);
 
         using var index = IndexOpener.Open(site.Settings, createKeyIfMissing: false);
-        var report = new Reconciler(index, site.Settings.StagingDirectory, new StorageVolumes(site.Settings.Volumes),
+        var report = new Reconciler(index, site.Settings.StagingDirectory, new Edge.Agent.Storage.VolumeSet(site.Settings.Volumes),
             site.Settings.Cameras.Select(c => c.Id), NullLogger.Instance).Run();
         Assert.False(report.FoundInconsistency, report.ToString());
         var segments = index.AllSegments();

@@ -35,6 +35,11 @@ public sealed class TestSite : IAsyncDisposable
         };
         File.WriteAllText(ConfigPath, config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         Settings = EdgeConfigLoader.Load(ConfigPath);
+        foreach (var volume in Settings.Volumes)
+        {
+            Directory.CreateDirectory(volume);
+            Edge.Agent.Storage.VolumeMarker.Write(volume, TimeProvider.System);
+        }
     }
 
     public string Root { get; }
