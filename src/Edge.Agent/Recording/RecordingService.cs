@@ -170,11 +170,12 @@ public sealed class RecordingService : BackgroundService
     private async Task<bool> TrySealOnAnyVolumeAsync(SegmentFinished segment)
     {
         var failed = new HashSet<string>();
+        var attempt = new SealAttempt();
         while (_volumes.Choose(failed) is { } volume)
         {
             try
             {
-                await SealOnAsync(segment, volume).ConfigureAwait(false);
+                await SealOnAsync(segment, volume, attempt).ConfigureAwait(false);
                 if (_volumes.NoteChosen(volume) is { } previous) RecordFailover(previous, volume);
                 return true;
             }
@@ -203,7 +204,13 @@ public sealed class RecordingService : BackgroundService
         });
     }
 
-    private async Task SealOnAsync(SegmentFinished segment, string volume)
+    /// <summary>The index record of a segment whose first volume failed after it was indexed, so a retry moves it.</summary>
+    private sealed class SealAttempt
+    {
+        public SegmentRecord? Indexed { get; set; }
+    }
+
+    private async Task SealOnAsync(SegmentFinished segment, string volume, SealAttempt attempt)
     {
         var extension = _sealer.ExtensionFor(Path.GetExtension(segment.StagedPath));
         var relative = SegmentLayout.RelativePath(segment.CameraId, segment.StartUtc, segment.DurationSeconds, segment.ClockTrusted, extension);
@@ -212,6 +219,7 @@ public sealed class RecordingService : BackgroundService
         // has its final name, so a crash in between leaves a record and a complete NAME.partial, which reconcile publishes.
         var record = new SegmentRecord
         {
+            Id = attempt.Indexed?.Id ?? 0,
             Camera = segment.CameraId,
             StartUtc = segment.StartUtc.UtcDateTime,
             EndUtc = segment.EndUtc.UtcDateTime,
@@ -227,7 +235,9 @@ public sealed class RecordingService : BackgroundService
             RelativePath = sealedFile.RelativePath,
             Container = Path.GetExtension(segment.StagedPath) == ".mkv" ? "matroska" : "mpegts",
         };
-        record.Id = _index.AddSegment(record);
+        if (attempt.Indexed is null) record.Id = _index.AddSegment(record);
+        else _index.UpdateSegment(record); // the volume it was first indexed on failed before the file was published
+        attempt.Indexed = record;
         DurableFile.RenameDurably(sealedFile.PartialPath, sealedFile.FinalPath);
         File.Delete(segment.StagedPath);
         Interlocked.Increment(ref _segmentsSealed);

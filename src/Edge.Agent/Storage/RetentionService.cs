@@ -40,9 +40,15 @@ public sealed class RetentionService(EdgeSettings settings, EdgeIndex index, Rec
         try { _nudge.Release(); } catch (SemaphoreFullException) { /* a pass is already pending */ }
     }
 
-    public long FloorBytes(string volume, VolumeSpace space) =>
-        (long)Math.Max(space.TotalBytes * _config.MinFreePercent / 100, rate.BytesPerSecond(volume) * 3600)
-        + _config.SlackBytesPerCamera * settings.Cameras.Count;
+    /// <summary>
+    /// Never more than half the volume: an hour of 8 cameras at 4 Mbit/s is 14 GB, and the rule must not keep a small
+    /// SD card empty. The cap is the one liberty taken with the floor rule (docs/design/storage.md).
+    /// </summary>
+    public const double MaxFloorShare = 0.5;
+
+    public long FloorBytes(string volume, VolumeSpace space) => (long)Math.Min(space.TotalBytes * MaxFloorShare,
+        Math.Max(space.TotalBytes * _config.MinFreePercent / 100, rate.BytesPerSecond(volume) * 3600)
+        + _config.SlackBytesPerCamera * settings.Cameras.Count);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {

@@ -18,7 +18,10 @@ public sealed class TestSite : IAsyncDisposable
     private readonly ITestOutputHelper _output;
     private IHost? _host;
 
-    public TestSite(ITestOutputHelper output, params JsonObject[] cameras)
+    public TestSite(ITestOutputHelper output, params JsonObject[] cameras) : this(output, null, cameras) { }
+
+    /// <param name="configure">Changes the generated edge.json before it is written (volumes, retention, ...).</param>
+    public TestSite(ITestOutputHelper output, Action<JsonObject, string>? configure, params JsonObject[] cameras)
     {
         _output = output;
         Root = Directory.CreateTempSubdirectory("edge-test-").FullName;
@@ -33,9 +36,10 @@ public sealed class TestSite : IAsyncDisposable
             ["index"] = new JsonObject { ["directory"] = "index", ["keyFile"] = "keys/index.key" },
             ["clock"] = new JsonObject { ["trust"] = "always" },
         };
+        configure?.Invoke(config, Root);
         File.WriteAllText(ConfigPath, config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         Settings = EdgeConfigLoader.Load(ConfigPath);
-        foreach (var volume in Settings.Volumes)
+        foreach (var volume in Settings.Volumes.Where(v => Edge.Agent.Storage.VolumeMarker.TryRead(v) is null))
         {
             Directory.CreateDirectory(volume);
             Edge.Agent.Storage.VolumeMarker.Write(volume, TimeProvider.System);
@@ -89,6 +93,17 @@ public sealed class TestSite : IAsyncDisposable
             if (DateTime.UtcNow > deadline) throw new TimeoutException($"timed out after {timeout.TotalSeconds:0} s waiting for {description}");
             await Task.Delay(200);
         }
+    }
+
+    /// <summary>Runs a command (mount, umount) and fails the test with its output if it fails.</summary>
+    public static void Run(string file, params string[] args)
+    {
+        var info = new System.Diagnostics.ProcessStartInfo(file) { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var a in args) info.ArgumentList.Add(a);
+        using var p = System.Diagnostics.Process.Start(info)!;
+        var err = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0) throw new InvalidOperationException($"{file} {string.Join(' ', args)} failed ({p.ExitCode}): {err}");
     }
 
     public async ValueTask DisposeAsync()
