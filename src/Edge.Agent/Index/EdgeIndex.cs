@@ -125,10 +125,10 @@ public sealed class EdgeIndex : IDisposable
 
     public IReadOnlyList<AuditRecord> QueryAudit() => _audit.Query().OrderBy(a => a.Id).ToList();
 
-    /// <summary>The oldest live segments (stored or missing), optionally on one volume, in start order.</summary>
-    public IEnumerable<SegmentRecord> OldestSegments(string? volume = null) =>
+    /// <summary>Segments in start order, optionally on one volume; purged ones only when asked for.</summary>
+    public IEnumerable<SegmentRecord> OldestSegments(string? volume = null, bool includePurged = false) =>
         _segments.Query().OrderBy(s => s.StartUtc).ToEnumerable()
-            .Where(s => s.State != SegmentState.Purged && (volume is null || s.Volume == volume));
+            .Where(s => (includePurged || s.State != SegmentState.Purged) && (volume is null || s.Volume == volume));
 
     public long AddFlag(FlagRecord flag)
     {

@@ -51,6 +51,7 @@ public sealed class TestSite : IAsyncDisposable
     public EdgeSettings Settings { get; }
     public EdgeIndex? Index { get; private set; }
     public RecordingService Recording => _host!.Services.GetRequiredService<RecordingService>();
+    public IServiceProvider Host => _host!.Services;
 
     public static JsonObject TestPatternCamera(string id, double segmentSeconds = 2, int fps = 15) => new()
     {
