@@ -214,6 +214,8 @@ public sealed class DoorMonitor : IDisposable
         {
             _controller.Dispose();
         }
+
+        Deliver(); // what was decided before disposal still reaches the sink
     }
 
     private IEnumerable<Input> Inputs() => _button is null ? [_contact] : [_contact, _button];
@@ -541,7 +543,10 @@ public sealed class DoorMonitor : IDisposable
         }
     }
 
-    // Sends queued signals after the lock is released; one deliverer at a time keeps the order.
+    // Sends queued signals after the lock is released. One deliverer at a time keeps the order, and
+    // nobody waits for it: a thread that finds another delivering leaves its signals to that one,
+    // which looks at the queue again after letting go, so a slow sink never holds up the driver's
+    // event thread (whose timestamps must stay prompt).
     private void Deliver()
     {
         if (Monitor.IsEntered(_gate))
@@ -549,39 +554,59 @@ public sealed class DoorMonitor : IDisposable
             return; // the outer caller delivers once it has left the lock
         }
 
-        lock (_deliveryGate)
+        while (Monitor.TryEnter(_deliveryGate))
         {
-            while (true)
+            try
             {
-                object signal;
-                lock (_gate)
+                while (true)
                 {
-                    if (!_outbox.TryDequeue(out signal!))
+                    object? signal;
+                    lock (_gate)
                     {
-                        return;
+                        if (!_outbox.TryDequeue(out signal))
+                        {
+                            break;
+                        }
                     }
-                }
 
-                try
-                {
-                    switch (signal)
-                    {
-                        case DoorStateAtStart s:
-                            _sink.StateAtStart(s);
-                            break;
-                        case DoorEventStarted s:
-                            _sink.EventStarted(s);
-                            break;
-                        case DoorEventEnded s:
-                            _sink.EventEnded(s);
-                            break;
-                    }
-                }
-                catch (Exception ex)
-                {
-                    _logger.LogError(ex, "Door {Door}: the signal sink failed on {Signal}; the signal is lost for this sink", _door.Id, signal);
+                    Send(signal);
                 }
             }
+            finally
+            {
+                Monitor.Exit(_deliveryGate);
+            }
+
+            lock (_gate)
+            {
+                if (_outbox.Count == 0)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    private void Send(object signal)
+    {
+        try
+        {
+            switch (signal)
+            {
+                case DoorStateAtStart s:
+                    _sink.StateAtStart(s);
+                    break;
+                case DoorEventStarted s:
+                    _sink.EventStarted(s);
+                    break;
+                case DoorEventEnded s:
+                    _sink.EventEnded(s);
+                    break;
+            }
+        }
+        catch (Exception ex)
+        {
+            _logger.LogError(ex, "Door {Door}: the signal sink failed on {Signal}; the signal is lost for this sink", _door.Id, signal);
         }
     }
 

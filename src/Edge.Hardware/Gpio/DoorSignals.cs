@@ -85,9 +85,10 @@ public sealed record DoorEventEnded(Guid Key, string Door, DoorEventKind Kind, D
 public sealed record DoorStateAtStart(string Door, DoorState Contact, ExitButtonState ExitButton, DateTimeOffset At, Guid? OpenEventKey);
 
 /// <summary>
-/// Receives a monitor's signals. Calls come one at a time and in order, on a driver-event or timer
-/// thread, never while the monitor holds its lock; still, keep them quick (hand the signal to a queue):
-/// a slow sink delays the signals that follow, though not the timestamps of pin changes.
+/// Receives a monitor's signals. Calls come one at a time and in order, on whichever thread (driver
+/// event, timer, or the caller of Start/Dispose) is delivering, never while the monitor holds its
+/// lock. Keep them quick (hand the signal to a queue): a slow sink delays the signals that follow,
+/// though not the timestamps of pin changes. A sink that throws is logged and skipped.
 /// </summary>
 public interface IDoorSignalSink
 {

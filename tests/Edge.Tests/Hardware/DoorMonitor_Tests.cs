@@ -246,7 +246,7 @@ public class DoorMonitor_Tests
     }
 
     [Fact]
-    public void Press_whose_debounce_has_not_been_confirmed_yet_still_counts_for_the_opening_right_after_it()
+    public void Press_20_ms_before_the_door_opens_counts_as_exit_while_both_debounces_run_together()
     {
         using var rig = new DoorRig(DoorRig.Door() with { Debounce = TimeSpan.FromMilliseconds(50) });
 
@@ -423,6 +423,87 @@ public class DoorMonitor_Tests
             new DoorMonitor(new GpioController(new SimulatedGpioDriver()), door, TimeProvider.System, DoorRig.Tokyo, new RecordingSink(default)));
 
         Assert.Contains("Door \"server-room\".ContactClosedLevel: missing", error.Message);
+    }
+
+    [Fact]
+    public async Task Sink_that_blocks_does_not_hold_up_pin_changes_and_gets_every_signal_in_order()
+    {
+        var sink = new BlockingSink();
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        var t0 = DoorRig.WednesdayMorning;
+        time.SetUtcNow(t0);
+        var driver = new SimulatedGpioDriver();
+        driver.SetInputLevel(DoorRig.ContactPin, PinValue.Low);
+        using var controller = new GpioController(driver);
+        using var monitor = new DoorMonitor(controller, DoorRig.Door(exitButton: false) with { Debounce = TimeSpan.Zero }, time, DoorRig.Tokyo, sink);
+        monitor.Start();
+        time.StepTo(t0.AddSeconds(5));
+
+        // The opening's delivery blocks inside the sink on another thread...
+        var opening = Task.Run(() => driver.SetInputLevel(DoorRig.ContactPin, PinValue.High));
+        Task? closing = null;
+        try
+        {
+            Assert.True(sink.Entered.Wait(TimeSpan.FromSeconds(30)), "the sink was never called");
+            // ...while time passes (a read-back runs at 6 s) and the door closes: neither waits for the sink.
+            closing = Task.Run(() =>
+            {
+                time.StepTo(t0.AddSeconds(6));
+                driver.SetInputLevel(DoorRig.ContactPin, PinValue.Low);
+            });
+            var finished = await Task.WhenAny(closing, Task.Delay(TimeSpan.FromSeconds(30)));
+            Assert.True(finished == closing, "the read-back or the pin change waited for the blocked sink");
+        }
+        finally
+        {
+            sink.Release.Set();
+        }
+
+        await opening;
+        await closing;
+
+        Assert.Equal(["state-at-start Closed", "start DoorOpened +5", "end DoorOpened +6"], sink.Lines(t0));
+    }
+
+    private sealed class BlockingSink : IDoorSignalSink
+    {
+        private readonly List<object> _signals = [];
+
+        public ManualResetEventSlim Entered { get; } = new();
+        public ManualResetEventSlim Release { get; } = new();
+
+        public void StateAtStart(DoorStateAtStart signal) => Add(signal);
+
+        public void EventStarted(DoorEventStarted signal)
+        {
+            Add(signal);
+            Entered.Set();
+            Release.Wait();
+        }
+
+        public void EventEnded(DoorEventEnded signal) => Add(signal);
+
+        public IReadOnlyList<string> Lines(DateTimeOffset t0)
+        {
+            lock (_signals)
+            {
+                return [.. _signals.Select(s => s switch
+                {
+                    DoorStateAtStart a => $"state-at-start {a.Contact}",
+                    DoorEventStarted b => $"start {b.Kind} +{(b.Start - t0).TotalSeconds}",
+                    DoorEventEnded e => $"end {e.Kind} +{(e.End - t0).TotalSeconds}",
+                    _ => "?",
+                })];
+            }
+        }
+
+        private void Add(object signal)
+        {
+            lock (_signals)
+            {
+                _signals.Add(signal);
+            }
+        }
     }
 
     [Fact]
