@@ -129,7 +129,8 @@ public sealed class DoorMonitor : IDisposable
     /// Opens the pins, reads the door's state, sends <see cref="DoorStateAtStart"/> and, if the door
     /// is open, a door_opened event with <see cref="DoorEventStarted.OpenAtStart"/> set.
     /// </summary>
-    /// <exception cref="InvalidOperationException">A pin cannot be opened with its pull mode; the message says which and what to do.</exception>
+    /// <exception cref="InvalidOperationException">A pin cannot be opened with its pull mode; the message
+    /// says which and what to do. Dispose the monitor then: it releases the pins it did open.</exception>
     public void Start()
     {
         lock (_gate)

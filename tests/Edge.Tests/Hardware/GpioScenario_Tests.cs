@@ -139,10 +139,44 @@ public class GpioScenario_Tests
     }
 
     [Fact]
-    public void Example_demo_scenario_parses()
+    public void Demo_scenario_gives_entry_exit_held_open_chatter_and_read_fault_as_its_description_says()
     {
         var scenario = GpioScenario.Load(ScenarioPath("demo-loop.json"));
+        using var rig = new DoorRig(DoorRig.Door(), startMonitor: false);
+        using var player = new GpioScenarioPlayer(rig.Driver, scenario, rig.Time);
+        player.Start();
+        rig.Monitor.Start();
 
+        rig.At(180); // one pass
+
+        const string NoPress = "no exit button press within 10 s before opening";
+        var expected = new List<string>
+        {
+            "state-at-start Closed Released +0.000",
+            $"start #1 Entry +10.000 \"{NoPress}\"",
+            "end #1 Entry +14.000 \"door closed\"",
+            "start #2 Exit +32.000 \"exit button pressed 2 s before opening\"",
+            "end #2 Exit +35.000 \"door closed\"",
+            $"start #3 Entry +45.000 \"{NoPress} (last press 15 s before)\"",
+            "start #4 HeldOpen +105.000 \"door open longer than 60 s\" of #3",
+            "end #3 Entry +120.000 \"door closed\"",
+            "end #4 HeldOpen +120.000 \"door closed\"",
+        };
+        for (var i = 0; i < 5; i++)
+        {
+            var open = 130 + (0.14 * i);
+            expected.Add($"start #{5 + i} Entry +{open:0.000} \"{NoPress} (last press {open - 30:0.##} s before)\"");
+            expected.Add($"end #{5 + i} Entry +{open + 0.07:0.000} \"door closed\"");
+        }
+
+        expected.AddRange(
+        [
+            "start #10 InputFault +130.000 \"contact input (BCM 17) chattering: 11 changes within 1 s after debounce (limit 10 per second)\"",
+            "end #10 InputFault +130.910 \"input unchanged for 1 s after its last change\"",
+            "start #11 InputFault +151.000 \"contact input (BCM 17) could not be read: IOException: Simulated GPIO pin 17: read failure from scenario step 21.\"",
+            "end #11 InputFault +156.000 \"input readable again\"",
+        ]);
+        Assert.Equal(expected, rig.Lines);
         Assert.True(scenario.Loop);
         Assert.Equal(TimeSpan.FromMinutes(3), scenario.Length);
     }
