@@ -121,6 +121,41 @@ public static class EdgeCli
             root.Add(new Command("cameras", "The configured cameras") { probe });
         }
         {
+            var config = ConfigOption();
+            var json = JsonOption();
+            var from = new Option<string?>("--from") { Description = "Events starting at or after this time (ISO 8601; without an offset: site time)" };
+            var to = new Option<string?>("--to") { Description = "Events starting before this time" };
+            var door = new Option<string?>("--door") { Description = "Only this door's events" };
+            var kind = new Option<string?>("--kind") { Description = "Only this kind: entry, exit, door_opened, held_open, after_hours, input_fault, camera_offline, ..." };
+            var list = new Command("list", "List events: doors, cameras, storage") { config, from, to, door, kind, json };
+            list.SetAction((parse, ct) => EventsCommand.ListAsync(parse.GetValue(config)!, parse.GetValue(from), parse.GetValue(to), parse.GetValue(door), parse.GetValue(kind), parse.GetValue(json), context, ct));
+            root.Add(new Command("events", "Events recorded by the agent") { list });
+        }
+        {
+            var config = ConfigOption();
+            var json = JsonOption();
+            var list = new Command("list", "List flags: windows of footage protected from retention and marked for sync") { config, json };
+            list.SetAction((parse, ct) => EventsCommand.ListFlagsAsync(parse.GetValue(config)!, parse.GetValue(json), context, ct));
+            root.Add(new Command("flags", "Flagged windows of footage") { list });
+        }
+        {
+            var config = ConfigOption();
+            var camera = new Option<string[]>("--camera") { Description = "A camera to hold (repeat for several)", Required = true, AllowMultipleArgumentsPerToken = false };
+            var from = new Option<string>("--from") { Description = "Start of the window (ISO 8601; without an offset: site time)", Required = true };
+            var to = new Option<string>("--to") { Description = "End of the window", Required = true };
+            var reason = new Option<string>("--reason") { Description = "Why the footage is held (recorded with the hold)", Required = true };
+            var flag = new Command("flag", "Hold a window of footage: protected from retention, marked for sync") { config, camera, from, to, reason };
+            flag.SetAction((parse, ct) => EventsCommand.FlagAsync(parse.GetValue(config)!, parse.GetValue(camera) ?? [], parse.GetValue(from)!, parse.GetValue(to)!, parse.GetValue(reason)!, context, ct));
+            root.Add(flag);
+        }
+        {
+            var config = ConfigOption();
+            var seconds = new Option<int?>("--seconds") { Description = "Stop after this many seconds (default: until Ctrl-C)" };
+            var watch = new Command("watch", "Show live pin levels and decoded door states, for wiring a door (stop `edge run` first)") { config, seconds };
+            watch.SetAction((parse, ct) => GpioWatchCommand.RunAsync(parse.GetValue(config)!, parse.GetValue(seconds), context, ct));
+            root.Add(new Command("gpio", "GPIO door inputs") { watch });
+        }
+        {
             var path = new Argument<DirectoryInfo>("PATH") { Description = "The volume's root directory (a mounted disk)" };
             var init = new Command("init", "Mark a mounted disk as an Edge storage volume (Edge writes only to marked volumes)") { path };
             init.SetAction((parse, ct) => VolumesCommand.InitAsync(parse.GetValue(path)!, context, ct));

@@ -2,6 +2,7 @@
 // unknown keys are refused (a typo must not silently fall back to a default). Defaults live in the initialisers.
 // Validation is in EdgeConfigValidator; loading and error wording in EdgeConfigLoader. Reference: docs/ref/config.md.
 using System.Text.Json;
+using Edge.Hardware.Gpio;
 
 namespace Edge.Agent.Configuration;
 
@@ -12,13 +13,15 @@ public sealed class EdgeConfig
     /// <summary>IANA time zone of the site (e.g. Asia/Tokyo): times shown to people and door schedules use it. UTC is stored.</summary>
     public string TimeZone { get; set; } = "UTC";
     public List<CameraConfig>? Cameras { get; set; }
-    public List<JsonElement>? Doors { get; set; }
+    /// <summary>Door sensors on GPIO; each binds to Edge.Hardware.Gpio.DoorDefinition (times as "hh:mm:ss.fff").</summary>
+    public List<DoorDefinition>? Doors { get; set; }
+    public FlagsConfig Flags { get; set; } = new();
     public StorageConfig Storage { get; set; } = new();
     public IndexConfig Index { get; set; } = new();
     public RetentionConfig Retention { get; set; } = new();
     public RecordingConfig Recording { get; set; } = new();
     public ClockConfig Clock { get; set; } = new();
-    public JsonElement? Gpio { get; set; }
+    public GpioConfig Gpio { get; set; } = new();
     public JsonElement? Sync { get; set; }
 }
 
@@ -88,4 +91,22 @@ public sealed class ClockConfig
 {
     /// <summary>auto (ask the kernel whether NTP has synchronised, or an RTC is present), always or never.</summary>
     public string Trust { get; set; } = "auto";
+}
+
+public sealed class GpioConfig
+{
+    /// <summary>libgpiod (a Raspberry Pi) or simulated (tests, demos: pins driven by code or a scenario file).</summary>
+    public string Driver { get; set; } = "libgpiod";
+    /// <summary>Force a gpiochip by label when auto-detection (pinctrl-rp1, -bcm2711, -bcm2835) is wrong.</summary>
+    public string? ChipLabel { get; set; }
+    /// <summary>For the simulated driver: a timeline of pin changes to play (see src/Edge.Hardware/Gpio/README.md).</summary>
+    public string? ScenarioFile { get; set; }
+}
+
+public sealed class FlagsConfig
+{
+    /// <summary>Footage kept from this long before a door opened...</summary>
+    public TimeSpan PreRoll { get; set; } = TimeSpan.FromSeconds(10);
+    /// <summary>...until this long after it closed.</summary>
+    public TimeSpan PostRoll { get; set; } = TimeSpan.FromSeconds(30);
 }

@@ -3,6 +3,7 @@
 using System.Text.RegularExpressions;
 using Edge.Hardware.Cameras;
 using Edge.Hardware.Clock;
+using Edge.Hardware.Gpio;
 
 namespace Edge.Agent.Configuration;
 
@@ -86,11 +87,25 @@ public static partial class EdgeConfigValidator
         };
         if (trust is null) problems.Add($"clock.trust: unknown value '{config.Clock.Trust}' (expected auto, always or never)");
 
+        var doors = config.Doors ?? [];
+        foreach (var problem in DoorDefinitionValidator.Validate(doors, cameras.Select(c => c.Id).ToHashSet(), "doors"))
+            problems.Add(CamelCaseKey(problem));
+        GpioDriverKind gpioDriver = GpioDriverKind.Libgpiod;
+        try { gpioDriver = GpioControllerFactory.ParseKind(config.Gpio.Driver, "gpio.driver"); }
+        catch (FormatException e) { problems.Add(e.Message); }
+        string? scenario = config.Gpio.ScenarioFile is { Length: > 0 } sf ? Abs(sf) : null;
+        if (scenario is not null && gpioDriver != GpioDriverKind.Simulated)
+            problems.Add("gpio.scenarioFile: only the simulated driver plays a scenario (set gpio.driver to \"simulated\")");
+        if (scenario is not null && !File.Exists(scenario)) problems.Add($"gpio.scenarioFile: {scenario} does not exist");
+        if (config.Flags.PreRoll < TimeSpan.Zero) problems.Add($"flags.preRoll: must not be negative (found {config.Flags.PreRoll})");
+        if (config.Flags.PostRoll < TimeSpan.Zero) problems.Add($"flags.postRoll: must not be negative (found {config.Flags.PostRoll})");
+
         if (problems.Count > 0) throw new ConfigException(configPath, problems);
 
         return new EdgeSettings(configPath, siteId, deviceId, zone, cameras, volumes,
             Abs(config.Storage.StagingDirectory), Abs(config.Index.Directory), Abs(config.Index.KeyFile),
-            config.Retention.Days, config.Recording.FfmpegPath, trust!.Value, config);
+            config.Retention.Days, config.Recording.FfmpegPath, trust!.Value, doors,
+            new GpioSettings(gpioDriver, config.Gpio.ChipLabel, scenario), config);
     }
 
     private static string RequireId(string? value, string key, List<string> problems)
@@ -160,6 +175,13 @@ public static partial class EdgeConfigValidator
         if (problems.Count > before || source is null) return null;
         return new CameraSpec(id, source, TimeSpan.FromSeconds(segmentSeconds), camera.Audio);
     }
+
+    [GeneratedRegex(@"(doors\[\d+\])\.([A-Z])")]
+    private static partial Regex DoorKey();
+
+    /// <summary>The door validator names keys after DoorDefinition's properties (ContactPin); edge.json spells them contactPin.</summary>
+    private static string CamelCaseKey(string problem) =>
+        DoorKey().Replace(problem, m => m.Groups[1].Value + "." + m.Groups[2].Value.ToLowerInvariant());
 
     /// <summary>Error messages must not print a camera password: rtsp://user:pass@host becomes rtsp://user:***@host.</summary>
     public static string Redact(string? url)

@@ -1,5 +1,6 @@
 using Edge.Hardware.Cameras;
 using Edge.Hardware.Clock;
+using Edge.Hardware.Gpio;
 
 namespace Edge.Agent.Configuration;
 
@@ -20,6 +21,8 @@ public sealed record EdgeSettings(
     int RetentionDays,
     string FfmpegPath,
     ClockTrustMode ClockTrust,
+    IReadOnlyList<DoorDefinition> Doors,
+    GpioSettings Gpio,
     EdgeConfig Raw)
 {
     public CameraSpec? FindCamera(string id) => Cameras.FirstOrDefault(c => c.Id == id);
@@ -27,3 +30,5 @@ public sealed record EdgeSettings(
     /// <summary>A time for people: in the site's time zone, ISO 8601 with its offset.</summary>
     public DateTimeOffset ToSiteTime(DateTimeOffset utc) => TimeZoneInfo.ConvertTime(utc, TimeZone);
 }
+
+public sealed record GpioSettings(GpioDriverKind Driver, string? ChipLabel, string? ScenarioFile);

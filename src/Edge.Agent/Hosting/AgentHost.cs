@@ -3,6 +3,8 @@
 using Edge.Agent.Cli;
 using Edge.Agent.Configuration;
 using Edge.Agent.Control;
+using Edge.Agent.Doors;
+using Edge.Agent.Flags;
 using Edge.Agent.Index;
 using Edge.Agent.Recording;
 using Edge.Agent.Storage;
@@ -33,6 +35,9 @@ public static class AgentHost
         builder.Services.AddSingleton(index);
         builder.Services.AddSingleton(time);
         builder.Services.AddSingleton<ISegmentSealer, CopySegmentSealer>();
+        builder.Services.AddSingleton<Flagger>();
+        builder.Services.AddSingleton<DoorService>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<DoorService>());
         builder.Services.AddSingleton<RecordingRate>();
         builder.Services.AddSingleton<RetentionService>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<RetentionService>());

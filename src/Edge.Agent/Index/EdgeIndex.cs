@@ -105,14 +105,19 @@ public sealed class EdgeIndex : IDisposable
         _store.WaitUntilDurable();
     }
 
-    public IReadOnlyList<EventRecord> QueryEvents(DateTime? fromUtc = null, DateTime? toUtc = null, string? kind = null)
+    public IReadOnlyList<EventRecord> QueryEvents(DateTime? fromUtc = null, DateTime? toUtc = null, string? kind = null, string? door = null)
     {
         var q = _events.Query();
         if (fromUtc is { } f) q = q.Where(e => e.StartUtc >= f);
         if (toUtc is { } t) q = q.Where(e => e.StartUtc < t);
         if (kind is not null) q = q.Where(e => e.Kind == kind);
+        if (door is not null) q = q.Where(e => e.Door == door);
         return q.OrderBy(e => e.Id).ToList();
     }
+
+    public IReadOnlyList<EventRecord> OpenDoorEvents(string door) => _events.Find(e => e.Door == door && e.EndUtc == null).ToList();
+
+    public EventRecord? GetEvent(long id) => _events.FindById(id);
 
     public EventRecord? OpenEvent(string kind, string camera) =>
         _events.Find(e => e.Kind == kind && e.EndUtc == null).FirstOrDefault(e => e.Cameras.Contains(camera));
@@ -140,6 +145,12 @@ public sealed class EdgeIndex : IDisposable
     public void UpdateFlag(FlagRecord flag)
     {
         _flags.Update(flag);
+        _store.WaitUntilDurable();
+    }
+
+    public void DeleteFlag(long id)
+    {
+        _flags.Delete(id);
         _store.WaitUntilDurable();
     }
 

@@ -1,0 +1,195 @@
+// Doors in the agent: opens the GPIO controller (libgpiod on a Pi, or the simulated driver with an optional
+// scenario), runs one DoorMonitor per configured door, and turns their signals into durable events, audit records
+// and flags, in that order: an event is in the index and the audit trail before anything acts on it.
+// Signals are handled one at a time by a single consumer, so the index sees them in the order the doors gave them.
+//
+// After a crash, an opening can be open in the index while the door is still open (the monitor then reports the
+// door open at start: the index's event is continued, not doubled) or already closed (the index's event is closed
+// at start-up, at the time the closed door was seen). See docs/design/doors.md.
+using System.Device.Gpio;
+using System.Threading.Channels;
+using Edge.Agent.Configuration;
+using Edge.Agent.Flags;
+using Edge.Agent.Index;
+using Edge.Hardware.Gpio;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Edge.Agent.Doors;
+
+public sealed class DoorService : BackgroundService, IDoorSignalSink
+{
+    /// <summary>Kinds whose footage is flagged (an input fault says nothing about who was at the door).</summary>
+    public static readonly IReadOnlySet<string> FlaggedKinds = new HashSet<string> { "entry", "exit", "door_opened", "after_hours", "held_open" };
+    private static readonly IReadOnlySet<string> OpeningKinds = new HashSet<string> { "entry", "exit", "door_opened" };
+
+    private readonly EdgeSettings _settings;
+    private readonly EdgeIndex _index;
+    private readonly Flagger _flagger;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly ILoggerFactory _loggers;
+    private readonly Channel<object> _signals = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Dictionary<Guid, long> _eventIds = new();
+    private readonly HashSet<Guid> _continuedFromIndex = new();
+    private readonly List<DoorMonitor> _monitors = new();
+    private GpioController? _controller;
+    private GpioScenarioPlayer? _scenario;
+
+    public DoorService(EdgeSettings settings, EdgeIndex index, Flagger flagger, TimeProvider time, ILoggerFactory loggers)
+    {
+        _settings = settings;
+        _index = index;
+        _flagger = flagger;
+        _time = time;
+        _loggers = loggers;
+        _logger = loggers.CreateLogger("Edge.Doors");
+    }
+
+    /// <summary>The simulated driver when gpio.driver is "simulated": tests and the demo drive pins through it.</summary>
+    public SimulatedGpioDriver? SimulatedDriver { get; private set; }
+
+    public IReadOnlyList<DoorStatus> States => _monitors.Select(m => m.CurrentState).ToList();
+
+    /// <summary>Raised after an event is durable in the index (started or ended), and after its flag, if any.</summary>
+    public event Action<EventRecord, FlagRecord?>? EventRecorded;
+
+    public override Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (_settings.Doors.Count > 0)
+        {
+            SimulatedDriver = _settings.Gpio.Driver == GpioDriverKind.Simulated ? new SimulatedGpioDriver() : null;
+            _controller = GpioControllerFactory.Create(_settings.Gpio.Driver,
+                new GpioControllerOptions { ChipLabel = _settings.Gpio.ChipLabel, SimulatedDriver = SimulatedDriver }, out var description);
+            _logger.LogInformation("GPIO: {Driver}", description);
+            if (SimulatedDriver is not null && _settings.Gpio.ScenarioFile is { } file)
+            {
+                // The scenario sets the pins' initial levels, so it starts before the monitors read them.
+                _scenario = new GpioScenarioPlayer(SimulatedDriver, GpioScenario.Load(file), _time);
+                _scenario.Start();
+            }
+            foreach (var door in _settings.Doors)
+            {
+                var monitor = new DoorMonitor(_controller, door, _time, _settings.TimeZone, this, shouldDispose: false,
+                    _loggers.CreateLogger("Edge.Door." + door.Id));
+                _monitors.Add(monitor);
+                monitor.Start();
+            }
+        }
+        return base.StartAsync(cancellationToken);
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        _scenario?.Dispose();
+        foreach (var monitor in _monitors) monitor.Dispose();
+        _signals.Writer.TryComplete();
+        await base.StopAsync(cancellationToken).ConfigureAwait(false);
+        _controller?.Dispose();
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        // Not cancelled by stoppingToken: signals already given are recorded before the agent stops.
+        await foreach (var signal in _signals.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
+        {
+            try
+            {
+                switch (signal)
+                {
+                    case DoorStateAtStart s: OnStateAtStart(s); break;
+                    case DoorEventStarted s: OnStarted(s); break;
+                    case DoorEventEnded s: OnEnded(s); break;
+                }
+            }
+            catch (Exception e) when (e is IOException or LiteDB.LiteException or IndexException)
+            {
+                _logger.LogError(e, "door signal {Signal} could not be recorded", signal);
+            }
+        }
+    }
+
+    // IDoorSignalSink: called by the monitors on their threads; only queue.
+    void IDoorSignalSink.StateAtStart(DoorStateAtStart signal) => _signals.Writer.TryWrite(signal);
+    void IDoorSignalSink.EventStarted(DoorEventStarted signal) => _signals.Writer.TryWrite(signal);
+    void IDoorSignalSink.EventEnded(DoorEventEnded signal) => _signals.Writer.TryWrite(signal);
+
+    private void OnStateAtStart(DoorStateAtStart s)
+    {
+        var open = _index.OpenDoorEvents(s.Door);
+        if (open.Count == 0) return;
+        if (s.Contact == DoorState.Open && s.OpenEventKey is { } key && open.FirstOrDefault(e => OpeningKinds.Contains(e.Kind)) is { } opening)
+        {
+            _eventIds[key] = opening.Id;
+            _continuedFromIndex.Add(key);
+            _logger.LogInformation("door {Door}: open at start-up; continuing event {Id} ({Kind}) from before the restart", s.Door, opening.Id, opening.Kind);
+            return;
+        }
+        if (s.Contact != DoorState.Closed) return; // unreadable: leave the events open until the door is seen
+        foreach (var e in open)
+        {
+            e.EndUtc = s.At.UtcDateTime;
+            e.Detail = (e.Detail is null ? "" : e.Detail + "; ") + "end is when the agent found the door closed after a restart";
+            _index.UpdateEvent(e);
+            Audit("door_event_end", e);
+            var flag = FlagFor(e);
+            EventRecorded?.Invoke(e, flag);
+        }
+    }
+
+    private void OnStarted(DoorEventStarted s)
+    {
+        var kind = s.Kind.ToWireName();
+        if (_continuedFromIndex.Contains(s.Key)) return;
+        if (s.OpeningKey is { } opening && _continuedFromIndex.Contains(opening)
+            && _index.OpenDoorEvents(s.Door).FirstOrDefault(e => e.Kind == kind) is { } existing)
+        {
+            _eventIds[s.Key] = existing.Id; // a held_open or after_hours of the continued opening, already recorded
+            return;
+        }
+        var record = new EventRecord
+        {
+            Kind = kind,
+            Door = s.Door,
+            Cameras = s.Cameras.ToList(),
+            StartUtc = s.Start.UtcDateTime,
+            DecidedBy = s.DecidedBy,
+            Detail = s.OpenAtStart ? "the door was already open when monitoring started" : null,
+        };
+        record.Id = _index.AddEvent(record);
+        _eventIds[s.Key] = record.Id;
+        Audit("door_event", record);
+        EventRecorded?.Invoke(record, null);
+    }
+
+    private void OnEnded(DoorEventEnded s)
+    {
+        if (!_eventIds.Remove(s.Key, out var id) || _index.GetEvent(id) is not { } record)
+        {
+            _logger.LogWarning("door {Door}: end of an unknown {Kind} event; ignored", s.Door, s.Kind.ToWireName());
+            return;
+        }
+        _continuedFromIndex.Remove(s.Key);
+        record.EndUtc = s.End.UtcDateTime;
+        if (!string.IsNullOrEmpty(s.EndedBy)) record.Detail = (record.Detail is null ? "" : record.Detail + "; ") + "ended: " + s.EndedBy;
+        _index.UpdateEvent(record);
+        Audit("door_event_end", record);
+        EventRecorded?.Invoke(record, FlagFor(record));
+    }
+
+    /// <summary>Flags the door's cameras from pre-roll before the opening to post-roll after the close.</summary>
+    private FlagRecord? FlagFor(EventRecord e)
+    {
+        if (!FlaggedKinds.Contains(e.Kind) || e.Cameras.Count == 0 || e.EndUtc is not { } end) return null;
+        var flags = _settings.Raw.Flags;
+        return _flagger.Flag(e.Cameras, e.StartUtc - flags.PreRoll, end + flags.PostRoll, $"door {e.Door}: {e.Kind}", e.Id, "door monitor");
+    }
+
+    private void Audit(string action, EventRecord e) => _index.Audit(new AuditRecord
+    {
+        AtUtc = _time.GetUtcNow().UtcDateTime,
+        Action = action,
+        User = "edge (door monitor)",
+        Detail = $"event {e.Id} {e.Kind} door {e.Door} from {e.StartUtc:O}{(e.EndUtc is { } end ? $" to {end:O}" : "")}: {e.DecidedBy}",
+    });
+}
