@@ -81,11 +81,27 @@ public static partial class EdgeConfigValidator
         };
         if (trust is null) problems.Add($"clock.trust: unknown value '{config.Clock.Trust}' (expected auto, always or never)");
 
+        string? ownerPublicKey = null;
+        if (config.Sealing.OwnerPublicKey is { } ownerKey)
+        {
+            if (string.IsNullOrWhiteSpace(ownerKey)) problems.Add("sealing.ownerPublicKey: must not be empty (omit the key to store segments unencrypted)");
+            else
+            {
+                ownerPublicKey = Abs(ownerKey);
+                // Loaded once here so a wrong file stops the agent at start, not at the first segment.
+                try { Sealing.OwnerKeys.LoadPublic(ownerPublicKey); }
+                catch (Sealing.OwnerKeyException e) { problems.Add($"sealing.ownerPublicKey: {e.Message}"); }
+            }
+        }
+
         if (problems.Count > 0) throw new ConfigException(configPath, problems);
 
         return new EdgeSettings(configPath, siteId, deviceId, zone, cameras, volumes,
             Abs(config.Storage.StagingDirectory), Abs(config.Index.Directory), Abs(config.Index.KeyFile),
-            config.Retention.Days, config.Recording.FfmpegPath, trust!.Value, config);
+            config.Retention.Days, config.Recording.FfmpegPath, trust!.Value, config)
+        {
+            OwnerPublicKeyFile = ownerPublicKey,
+        };
     }
 
     private static string RequireId(string? value, string key, List<string> problems)
