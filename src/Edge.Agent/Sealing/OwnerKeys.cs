@@ -93,7 +93,11 @@ public static class OwnerKeys
         if (passphrase is { Length: 0 })
             throw new OwnerKeyException(privatePath, "The passphrase is empty; expected at least one character. Use --no-passphrase for a plain key file kept with mode 0600.");
 
-        DurableFile.CreateDirectoryDurably(directory);
+        if (!Directory.Exists(directory))
+        {
+            DurableFile.CreateDirectoryDurably(directory);
+            File.SetUnixFileMode(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
         using var key = ECDiffieHellman.Create(ECCurve.NamedCurves.nistP256);
         var privatePem = passphrase is null
             ? key.ExportPkcs8PrivateKeyPem()

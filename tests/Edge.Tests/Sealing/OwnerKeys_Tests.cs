@@ -95,6 +95,28 @@ public class OwnerKeys_Tests : IDisposable
     }
 
     [Fact]
+    public async Task On_a_terminal_the_passphrase_is_asked_twice_without_echo()
+    {
+        var session = await Terminal.RunAsync(["keys", "init-owner", "--out", KeyDir],
+            ("Passphrase for owner.key: ", "kagami biraki"), ("Passphrase for owner.key (again): ", "kagami biraki"));
+
+        Assert.True(session.ExitCode == 0, session.Output);
+        Assert.DoesNotContain("kagami", session.Output);
+        using (OwnerKeys.LoadPrivate(Path.Combine(KeyDir, "owner.key"), "kagami biraki")) { }
+    }
+
+    [Fact]
+    public async Task On_a_terminal_two_different_passphrases_write_nothing()
+    {
+        var session = await Terminal.RunAsync(["keys", "init-owner", "--out", KeyDir],
+            ("Passphrase for owner.key: ", "one"), ("Passphrase for owner.key (again): ", "two"));
+
+        Assert.Equal(1, session.ExitCode);
+        Assert.Contains("The two passphrases differ", session.Output);
+        Assert.False(File.Exists(Path.Combine(KeyDir, "owner.key")));
+    }
+
+    [Fact]
     public async Task Passphrase_file_and_no_passphrase_together_are_refused()
     {
         var passphraseFile = Path.Combine(_dir, "passphrase");
@@ -126,5 +148,40 @@ public class OwnerKeys_Tests : IDisposable
         var e = Assert.Throws<OwnerKeyException>(() => OwnerKeys.LoadPrivate(pair.PrivateKeyPath, null));
 
         Assert.Contains("expected 0600", e.Message);
+    }
+}
+
+/// <summary>Runs the real `edge` on a pseudo-terminal (util-linux `script`), answering each prompt when it appears.</summary>
+internal static class Terminal
+{
+    public sealed record Session(int ExitCode, string Output);
+
+    public static async Task<Session> RunAsync(string[] args, params (string Prompt, string Reply)[] dialogue)
+    {
+        var command = string.Join(' ', new[] { "dotnet", EdgeProcess.EdgeDll }.Concat(args).Select(a => "'" + a.Replace("'", "'\\''") + "'"));
+        var info = new ProcessStartInfo("script") { RedirectStandardInput = true, RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (var a in new[] { "-qec", command, "/dev/null" }) info.ArgumentList.Add(a);
+        using var process = Process.Start(info)!;
+        var output = new System.Text.StringBuilder();
+        var reader = Task.Run(async () =>
+        {
+            var buffer = new char[256];
+            int n;
+            while ((n = await process.StandardOutput.ReadAsync(buffer)) > 0)
+                lock (output) output.Append(buffer, 0, n);
+        });
+        string Text() { lock (output) return output.ToString(); }
+        int from = 0;
+        foreach (var (prompt, reply) in dialogue)
+        {
+            // Reply only once the prompt is on the terminal: edge has switched echo off by then.
+            await TestSite.WaitUntilAsync(() => Text().IndexOf(prompt, from, StringComparison.Ordinal) >= 0, TimeSpan.FromSeconds(60), $"the prompt '{prompt}'");
+            from = Text().IndexOf(prompt, from, StringComparison.Ordinal) + prompt.Length;
+            await process.StandardInput.WriteAsync(reply + "\r");
+            await process.StandardInput.FlushAsync();
+        }
+        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        await reader;
+        return new Session(process.ExitCode, Text());
     }
 }
