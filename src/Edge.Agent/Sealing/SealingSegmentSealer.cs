@@ -51,6 +51,8 @@ public sealed class SealingSegmentSealer(OwnerPublicKey owner, bool parallel = f
                     throw;
                 }
             }
+            // The record comes next and must never point at a name a power cut could take back.
+            DurableFile.FsyncDirectory(Path.GetDirectoryName(partialPath)!);
             return new SealedFile(volume, sealedRelative, result.PlaintextBytes, result.PlaintextSha256, result.StoredBytes, result.StoredSha256,
                 new SealEnvelope(wrapped, Owner.KeyId));
         }

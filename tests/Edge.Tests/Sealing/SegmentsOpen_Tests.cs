@@ -202,7 +202,13 @@ public class SegmentsOpen_Tests(ITestOutputHelper output)
         var staged = box.StageRandom(FootageBytes, 7);
         var original = File.ReadAllBytes(staged);
         var record = box.SealAndIndex(staged);
-        await box.Site.StartAsync(); // the agent now holds the index lock and answers on its control socket
+        await box.Site.StartAsync(); // the agent now holds the index lock; its control socket opens shortly after
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (await Edge.Agent.Control.ControlSocket.TryForwardAsync(box.Site.Settings.IndexDirectory, ["status", "--config", box.ConfigPath], CancellationToken.None) is null)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the agent's control socket did not answer within 30 s");
+            await Task.Delay(100);
+        }
         var outPath = Path.Combine(box.OwnerDirectory, "out.ts");
 
         var result = await Cli.RunAsync("segments", "open", "--config", box.ConfigPath, "--key", box.Owner.PrivateKeyPath, "--id", record.Id.ToString(), "--out", outPath);
