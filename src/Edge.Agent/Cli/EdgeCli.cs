@@ -111,7 +111,10 @@ public static class EdgeCli
             var to = new Option<string?>("--to") { Description = "Segments starting before this time" };
             var list = new Command("list", "List recorded segments") { config, camera, from, to, json };
             list.SetAction((parse, ct) => SegmentsCommand.ListAsync(parse.GetValue(config)!, parse.GetValue(camera), parse.GetValue(from), parse.GetValue(to), parse.GetValue(json), context, ct));
-            root.Add(new Command("segments", "Recorded segments") { list });
+            var segments = new Command("segments", "Recorded segments") { list };
+            SegmentsOpenCommand.Register(segments, context, ConfigOption, JsonOption);
+            root.Add(segments);
+            root.Add(KeysCommand.Build(context));
         }
         {
             var config = ConfigOption();

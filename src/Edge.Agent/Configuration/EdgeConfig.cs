@@ -22,6 +22,7 @@ public sealed class EdgeConfig
     public RecordingConfig Recording { get; set; } = new();
     public ClockConfig Clock { get; set; } = new();
     public GpioConfig Gpio { get; set; } = new();
+    public SealingConfig Sealing { get; set; } = new();
     public JsonElement? Sync { get; set; }
 }
 
@@ -85,6 +86,15 @@ public sealed class RecordingConfig
 {
     public double SegmentSeconds { get; set; } = 10;
     public string FfmpegPath { get; set; } = "ffmpeg";
+}
+
+public sealed class SealingConfig
+{
+    /// <summary>
+    /// Path of the owner's public key (owner.pub from `edge keys init-owner`). When set, segments are sealed to it; the
+    /// box never holds the matching private key. See docs/sealed-format.md.
+    /// </summary>
+    public string? OwnerPublicKey { get; set; }
 }
 
 public sealed class ClockConfig

@@ -99,13 +99,27 @@ public static partial class EdgeConfigValidator
         if (scenario is not null && !File.Exists(scenario)) problems.Add($"gpio.scenarioFile: {scenario} does not exist");
         if (config.Flags.PreRoll < TimeSpan.Zero) problems.Add($"flags.preRoll: must not be negative (found {config.Flags.PreRoll})");
         if (config.Flags.PostRoll < TimeSpan.Zero) problems.Add($"flags.postRoll: must not be negative (found {config.Flags.PostRoll})");
+        string? ownerPublicKey = null;
+        // Required: footage never lies on a volume unencrypted (docs/design/storage.md).
+        if (string.IsNullOrWhiteSpace(config.Sealing.OwnerPublicKey))
+            problems.Add("sealing.ownerPublicKey: is required: the owner's public key (owner.pub from `edge keys init-owner`) that segments are sealed to");
+        else
+        {
+            ownerPublicKey = Abs(config.Sealing.OwnerPublicKey);
+            // Loaded once here so a wrong file stops the agent at start, not at the first segment.
+            try { Sealing.OwnerKeys.LoadPublic(ownerPublicKey); }
+            catch (Sealing.OwnerKeyException e) { problems.Add($"sealing.ownerPublicKey: {e.Message}"); }
+        }
 
         if (problems.Count > 0) throw new ConfigException(configPath, problems);
 
         return new EdgeSettings(configPath, siteId, deviceId, zone, cameras, volumes,
             Abs(config.Storage.StagingDirectory), Abs(config.Index.Directory), Abs(config.Index.KeyFile),
             config.Retention.Days, config.Recording.FfmpegPath, trust!.Value, doors,
-            new GpioSettings(gpioDriver, config.Gpio.ChipLabel, scenario), config);
+            new GpioSettings(gpioDriver, config.Gpio.ChipLabel, scenario), config)
+        {
+            OwnerPublicKeyFile = ownerPublicKey,
+        };
     }
 
     private static string RequireId(string? value, string key, List<string> problems)

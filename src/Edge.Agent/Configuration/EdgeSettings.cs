@@ -25,6 +25,9 @@ public sealed record EdgeSettings(
     GpioSettings Gpio,
     EdgeConfig Raw)
 {
+    /// <summary>sealing.ownerPublicKey as an absolute path, checked to be a P-256 public key; null: segments are not encrypted.</summary>
+    public string? OwnerPublicKeyFile { get; init; }
+
     public CameraSpec? FindCamera(string id) => Cameras.FirstOrDefault(c => c.Id == id);
 
     /// <summary>A time for people: in the site's time zone, ISO 8601 with its offset.</summary>

@@ -10,6 +10,8 @@ using Edge.Agent.Hosting;
 using Edge.Agent.Index;
 using Edge.Agent.Recording;
 using Edge.Agent.Storage;
+using Edge.Agent.Doors;
+using Edge.Agent.Sealing;
 using FFMpegCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -27,6 +29,12 @@ public static class DemoCommand
         var root = dir?.FullName ?? Path.Combine(Path.GetTempPath(), "edge-demo-" + context.Time.GetUtcNow().ToString("yyyyMMdd-HHmmss"));
         Directory.CreateDirectory(root);
         var configPath = Path.Combine(root, "edge.json");
+        // The owner's key pair stands in for the central office; the box's config names only owner.pub.
+        var ownerDir = Path.Combine(root, "owner");
+        var owner = File.Exists(Path.Combine(ownerDir, "owner.key"))
+            ? new OwnerKeyPair(Path.Combine(ownerDir, "owner.key"), Path.Combine(ownerDir, "owner.pub"), "", false)
+            : OwnerKeys.CreatePair(ownerDir, passphrase: null);
+        File.WriteAllText(Path.Combine(root, "door-scenario.json"), DoorScenarioJson);
         File.WriteAllText(configPath, DemoConfigJson());
         var settings = EdgeConfigLoader.Load(configPath);
         foreach (var volume in settings.Volumes.Where(v => VolumeMarker.TryRead(v) is null))
@@ -42,6 +50,8 @@ public static class DemoCommand
         o.WriteLine($"  staging       {settings.StagingDirectory}  (a temp directory standing in for the box's RAM-backed tmpfs)");
         o.WriteLine($"  volume        {settings.Volumes[0]}");
         o.WriteLine($"  index         {settings.IndexDirectory}  (encrypted; key {settings.IndexKeyFile})");
+        o.WriteLine($"  sealing       to {owner.PublicKeyPath}; the private key {owner.PrivateKeyPath} stands in for the central office");
+        o.WriteLine($"  door          {string.Join(", ", settings.Doors.Select(d => $"{d.Id} (contact GPIO{d.ContactPin}, exit button GPIO{d.ExitButtonPin}; simulated, {Path.GetFileName(settings.Gpio.ScenarioFile)})"))}");
         o.WriteLine($"  agent log     {Path.Combine(root, "edge.log")}");
         o.WriteLine($"Recording for {seconds} s…");
 
@@ -53,7 +63,10 @@ public static class DemoCommand
             using var host = AgentHost.Build(settings, index, context.Time, logging => logging.AddProvider(logProvider));
             var recording = host.Services.GetRequiredService<RecordingService>();
             recording.SegmentIndexed += s => o.WriteLine(
-                $"  [{stopwatch.Elapsed:mm\\:ss}] {s.Camera,-10} segment {s.Id,3} sealed: {s.DurationSeconds,5:0.00} s, {s.Bytes / 1024.0,7:0} KiB, sha256 {s.Sha256[..12]}…, starts {settings.ToSiteTime(new DateTimeOffset(s.StartUtc, TimeSpan.Zero)):HH:mm:ss.fff}");
+                $"  [{stopwatch.Elapsed:mm\\:ss}] {s.Camera,-10} segment {s.Id,3} sealed: {s.DurationSeconds,5:0.00} s, {s.StoredBytes / 1024.0,7:0} KiB ciphertext, starts {settings.ToSiteTime(new DateTimeOffset(s.StartUtc, TimeSpan.Zero)):HH:mm:ss.fff}");
+            host.Services.GetRequiredService<DoorService>().EventRecorded += (e, flag) => o.WriteLine(
+                $"  [{stopwatch.Elapsed:mm\\:ss}] door {e.Door,-8} {e.Kind,-12} {(e.EndUtc is null ? "started" : "ended  ")} {settings.ToSiteTime(new DateTimeOffset(e.EndUtc ?? e.StartUtc, TimeSpan.Zero)):HH:mm:ss.fff}: {e.DecidedBy}" +
+                (flag is null ? "" : $"\n           flag {flag.Id}: {string.Join(",", flag.Cameras)} {settings.ToSiteTime(new DateTimeOffset(flag.FromUtc, TimeSpan.Zero)):HH:mm:ss}–{settings.ToSiteTime(new DateTimeOffset(flag.ToUtc, TimeSpan.Zero)):HH:mm:ss} protected and marked for sync"));
             await host.StartAsync(cancellationToken).ConfigureAwait(false);
             // Ctrl-C reaches the host's lifetime, which then signals ApplicationStopping.
             var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
@@ -64,15 +77,17 @@ public static class DemoCommand
             await host.StopAsync(CancellationToken.None).ConfigureAwait(false);
         }
 
-        return await SummariseAsync(settings, context).ConfigureAwait(false);
+        return await SummariseAsync(settings, owner, context).ConfigureAwait(false);
     }
 
     /// <summary>Checks what the run left behind, from the index and the disk alone, and prints the summary.</summary>
-    private static async Task<int> SummariseAsync(EdgeSettings settings, CommandContext context)
+    private static async Task<int> SummariseAsync(EdgeSettings settings, OwnerKeyPair owner, CommandContext context)
     {
         var o = context.Out;
         var problems = new List<string>();
         using var index = IndexOpener.Open(settings, createKeyIfMissing: false);
+        using var ownerKey = OwnerKeys.LoadPrivate(owner.PrivateKeyPath, passphrase: null);
+        var opened = Path.Combine(Path.GetDirectoryName(owner.PrivateKeyPath)!, "opened");
         o.WriteLine();
         o.WriteLine("Summary");
         foreach (var camera in settings.Cameras)
@@ -84,8 +99,8 @@ public static class DemoCommand
             for (int i = 0; i < segments.Count; i++)
             {
                 var s = segments[i];
-                if (await PlaysAsync(s).ConfigureAwait(false)) playable++;
-                else problems.Add($"{camera.Id}: segment {s.Id} ({s.FullPath}) does not play or does not match its hash");
+                if (await OpensAndPlaysAsync(s, ownerKey, opened).ConfigureAwait(false)) playable++;
+                else problems.Add($"{camera.Id}: segment {s.Id} ({s.FullPath}) does not open with the owner key or does not play");
                 if (i > 0 && (s.StartUtc - segments[i - 1].EndUtc).TotalSeconds > 0.5 + 1.0 / 15)
                 {
                     gaps++;
@@ -93,19 +108,27 @@ public static class DemoCommand
                 }
             }
             if (segments.Count == 0) problems.Add($"{camera.Id}: recorded nothing");
-            o.WriteLine($"  {camera.Id,-10} {segments.Count,3} segments, {recorded,6:0.0} s recorded, {bytes / 1048576.0,6:0.00} MiB, {gaps} gap(s), {playable}/{segments.Count} play and match their SHA-256");
+            o.WriteLine($"  {camera.Id,-10} {segments.Count,3} segments, {recorded,6:0.0} s recorded, {bytes / 1048576.0,6:0.00} MiB, {gaps} gap(s), {playable}/{segments.Count} open with the owner key, verify and play");
         }
         var leftovers = Directory.Exists(settings.StagingDirectory)
             ? Directory.EnumerateFiles(settings.StagingDirectory, "*", SearchOption.AllDirectories).Where(Reconciler.IsSegmentFile).ToList()
             : [];
         foreach (var file in leftovers) problems.Add($"not indexed: {file}");
-        var onVolume = Directory.EnumerateFiles(settings.Volumes[0], "*", SearchOption.AllDirectories).Where(Reconciler.IsSegmentFile).ToList();
+        var onVolume = Directory.EnumerateFiles(settings.Volumes[0], "*", SearchOption.AllDirectories).Where(f => Path.GetFileName(f) != VolumeMarker.FileName).ToList();
         var indexed = index.AllSegments().Select(s => s.FullPath).ToHashSet();
         foreach (var file in onVolume.Where(f => !indexed.Contains(f))) problems.Add($"on the volume but not indexed: {file}");
-        o.WriteLine($"  index      {index.SizeBytes / 1024.0:0} KiB, {index.AllSegments().Count} segments, {index.QueryEvents().Count} events");
+        foreach (var file in onVolume.Where(f => !f.EndsWith(SealingSegmentSealer.Extension, StringComparison.Ordinal))) problems.Add($"not sealed: {file}");
+        var doorEvents = index.QueryEvents().Where(e => e.Door is not null).ToList();
+        foreach (var kind in doorEvents.GroupBy(e => e.Kind))
+            o.WriteLine($"  door       {kind.Count()} {kind.Key}: " + string.Join(", ", kind.Select(e =>
+                $"{settings.ToSiteTime(new DateTimeOffset(e.StartUtc, TimeSpan.Zero)):HH:mm:ss}–{(e.EndUtc is { } end ? settings.ToSiteTime(new DateTimeOffset(end, TimeSpan.Zero)).ToString("HH:mm:ss") : "open")}")));
+        foreach (var flag in index.AllFlags())
+            o.WriteLine($"  flag {flag.Id,-5} {string.Join(",", flag.Cameras)} {settings.ToSiteTime(new DateTimeOffset(flag.FromUtc, TimeSpan.Zero)):HH:mm:ss}–{settings.ToSiteTime(new DateTimeOffset(flag.ToUtc, TimeSpan.Zero)):HH:mm:ss} ({flag.Reason}): " +
+                        $"{index.QuerySegments(null, flag.FromUtc, flag.ToUtc).Count(flag.Covers)} segment(s) protected");
+        o.WriteLine($"  index      {index.SizeBytes / 1024.0:0} KiB, {index.CountSegments()} segments, {index.QueryEvents().Count} events, {index.AllFlags().Count} flags");
         if (problems.Count == 0)
         {
-            o.WriteLine("OK: everything recorded is indexed, contiguous and playable.");
+            o.WriteLine("OK: everything recorded is sealed, indexed, contiguous, and opens with the owner's key to video that plays.");
             o.WriteLine($"Try: dotnet run --project src/Edge.Agent -- segments list --config {settings.ConfigPath}");
             return EdgeCli.ExitOk;
         }
@@ -114,18 +137,24 @@ public static class DemoCommand
         return EdgeCli.ExitFailure;
     }
 
-    private static async Task<bool> PlaysAsync(SegmentRecord segment)
+    /// <summary>Opens the segment as the owner would (decrypt, verify every chunk and hash), probes it, deletes the plaintext.</summary>
+    private static async Task<bool> OpensAndPlaysAsync(SegmentRecord segment, OwnerPrivateKey key, string directory)
     {
+        Directory.CreateDirectory(directory);
+        var output = Path.Combine(directory, $"{segment.Id}.ts");
         try
         {
-            await using (var stream = File.OpenRead(segment.FullPath))
-                if (Convert.ToHexStringLower(await SHA256.HashDataAsync(stream).ConfigureAwait(false)) != segment.Sha256) return false;
-            var analysis = await FFProbe.AnalyseAsync(segment.FullPath).ConfigureAwait(false);
+            SealedSegments.OpenToFile(SealedSegmentRef.From(segment), key, output);
+            var analysis = await FFProbe.AnalyseAsync(output).ConfigureAwait(false);
             return analysis.PrimaryVideoStream is not null && analysis.Duration > TimeSpan.Zero;
         }
-        catch (Exception e) when (e is IOException or FFMpegCore.Exceptions.FFMpegException or FFMpegCore.Exceptions.FormatNullException or InvalidOperationException)
+        catch (Exception e) when (e is IOException or SealedSegmentException or FFMpegCore.Exceptions.FFMpegException or FFMpegCore.Exceptions.FormatNullException or InvalidOperationException)
         {
             return false;
+        }
+        finally
+        {
+            File.Delete(output);
         }
     }
 
@@ -142,7 +171,36 @@ public static class DemoCommand
         storage = new { volumes = new[] { new { path = "volumes/usb-disk" } }, stagingDirectory = "staging" },
         index = new { directory = "index", keyFile = "keys/index.key" },
         recording = new { segmentSeconds = DemoSegmentSeconds },
+        sealing = new { ownerPublicKey = "owner/owner.pub" },
+        doors = new object[]
+        {
+            new
+            {
+                id = "server-room", contactPin = 17, contactPull = "up", contactClosedLevel = "low",
+                exitButtonPin = 27, exitButtonPull = "up", exitButtonPressedLevel = "low", cameras = new[] { "door-cam" },
+            },
+        },
+        gpio = new { driver = "simulated", scenarioFile = "door-scenario.json" },
+        flags = new { preRoll = "00:00:03", postRoll = "00:00:05" },
     }, new JsonSerializerOptions { WriteIndented = true });
+
+    /// <summary>Someone enters at 6 s and leaves through the exit button at 20 s; every change bounces like a real contact.</summary>
+    private const string DoorScenarioJson = """
+        {
+          "description": "edge demo: an entry, then an exit through the exit button, repeating every 40 s",
+          "initial": { "17": "low", "27": "high" },
+          "bounce": { "transitions": 5, "within": "00:00:00.010" },
+          "steps": [
+            { "at": "00:00:06", "pin": 17, "level": "high", "note": "someone opens the door from outside: entry" },
+            { "at": "00:00:09", "pin": 17, "level": "low" },
+            { "at": "00:00:19", "press": 27, "for": "00:00:00.300", "note": "exit button" },
+            { "at": "00:00:20", "pin": 17, "level": "high", "note": "exit" },
+            { "at": "00:00:22", "pin": 17, "level": "low" }
+          ],
+          "loop": true,
+          "length": "00:00:40"
+        }
+        """;
 }
 
 /// <summary>Sends the agent's log to DIR/edge.log so the demo's terminal shows only the live view.</summary>

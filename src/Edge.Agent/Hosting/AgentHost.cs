@@ -7,6 +7,7 @@ using Edge.Agent.Doors;
 using Edge.Agent.Flags;
 using Edge.Agent.Index;
 using Edge.Agent.Recording;
+using Edge.Agent.Sealing;
 using Edge.Agent.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -34,7 +35,8 @@ public static class AgentHost
         builder.Services.AddSingleton(settings);
         builder.Services.AddSingleton(index);
         builder.Services.AddSingleton(time);
-        builder.Services.AddSingleton<ISegmentSealer, CopySegmentSealer>();
+        // The box holds only the owner's public key: it seals, and cannot open what it sealed.
+        builder.Services.AddSingleton<ISegmentSealer>(new SealingSegmentSealer(OwnerKeys.LoadPublic(settings.OwnerPublicKeyFile!)));
         builder.Services.AddSingleton<Flagger>();
         builder.Services.AddSingleton<DoorService>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<DoorService>());

@@ -4,7 +4,8 @@
 //   1. a staged file in staging:             torn or never sealed    → moved to staging/quarantine, never indexed
 //   2. NAME.partial with a record for NAME:  indexed, not published  → published, once its hash matches the record
 //   3. NAME.partial with no record:          the seal was cut off    → deleted (its staged original is handled by 1)
-//   4. NAME (unencrypted) with no record:    e.g. an older index     → adopted: identity from its name, hash read
+//   4. NAME with no record:                  e.g. an older index     → reported as unknown and left in place: its data
+//                                            key was only ever in the index, so nothing can adopt it
 //   5. a record whose file is gone:          lost or removed media   → marked Missing and reported, never dropped
 using System.Security.Cryptography;
 using Edge.Agent.Index;
@@ -14,28 +15,26 @@ using Microsoft.Extensions.Logging;
 
 namespace Edge.Agent.Recording;
 
-public sealed record ReconcileReport(int QuarantinedStaged, int PartialsRemoved, int PartialsPublished, int Adopted, int MarkedMissing, int UnknownFiles)
+public sealed record ReconcileReport(int QuarantinedStaged, int PartialsRemoved, int PartialsPublished, int MarkedMissing, int UnknownFiles)
 {
-    /// <summary>Adopting a sealed-but-unindexed file is expected after a crash; anything else means something was lost or changed.</summary>
+    /// <summary>Quarantining, removing and publishing partial work is the expected repair after a crash; the rest means loss or interference.</summary>
     public bool FoundInconsistency => MarkedMissing > 0 || UnknownFiles > 0;
 
-    public bool FoundAnything => QuarantinedStaged + PartialsRemoved + PartialsPublished + Adopted + MarkedMissing + UnknownFiles > 0;
+    public bool FoundAnything => QuarantinedStaged + PartialsRemoved + PartialsPublished + MarkedMissing + UnknownFiles > 0;
 
     public override string ToString() =>
         $"{QuarantinedStaged} staged file(s) quarantined, {PartialsRemoved} partial seal(s) removed, {PartialsPublished} indexed seal(s) published, " +
-        $"{Adopted} orphan segment(s) adopted, " +
         $"{MarkedMissing} record(s) marked missing, {UnknownFiles} unknown file(s)";
 }
 
-public sealed class Reconciler(EdgeIndex index, string stagingRoot, VolumeSet volumes, IEnumerable<string> cameraIds, ILogger logger)
+public sealed class Reconciler(EdgeIndex index, string stagingRoot, VolumeSet volumes, ILogger logger)
 {
     public const string QuarantineDirectoryName = "quarantine";
 
     public ReconcileReport Run()
     {
         int quarantined = QuarantineStagedLeftovers();
-        var cameraByDirectory = cameraIds.ToDictionary(SegmentLayout.CameraDirectory, id => id);
-        int partials = 0, published = 0, adopted = 0, unknown = 0;
+                int partials = 0, published = 0, unknown = 0;
         var onDisk = new HashSet<string>(StringComparer.Ordinal);
 
         // Only marked volumes are looked at: an unmounted disk's empty mount point says nothing about its segments.
@@ -67,15 +66,8 @@ public sealed class Reconciler(EdgeIndex index, string stagingRoot, VolumeSet vo
                     }
                     onDisk.Add(Path.Combine(volume, relative));
                     if (index.HasSegmentAt(relative)) continue;
-                    var parsed = SegmentLayout.Parse(Path.GetFileName(file));
-                    if (parsed is null || parsed.Extension == SealedExtension || !cameraByDirectory.TryGetValue(dirName, out var camera))
-                    {
-                        logger.LogWarning("reconcile: {File} is neither indexed nor a segment of a configured camera; left in place", file);
-                        unknown++;
-                        continue;
-                    }
-                    Adopt(volume, relative, camera, parsed);
-                    adopted++;
+                    logger.LogWarning("reconcile: {File} is not in the index; left in place (a sealed segment cannot be opened without its record)", file);
+                    unknown++;
                 }
             }
         }
@@ -99,40 +91,13 @@ public sealed class Reconciler(EdgeIndex index, string stagingRoot, VolumeSet vo
                 missing++;
             }
         }
-        return new ReconcileReport(quarantined, partials, published, adopted, missing, unknown);
+        return new ReconcileReport(quarantined, partials, published, missing, unknown);
     }
-
-    /// <summary>Sealed (encrypted) segments: their wrapped key lives only in the index, so one without a record cannot be adopted.</summary>
-    public const string SealedExtension = ".sealed";
 
     private static string HashOf(string path)
     {
         using var stream = File.OpenRead(path);
         return Convert.ToHexStringLower(SHA256.HashData(stream));
-    }
-
-    private void Adopt(string volume, string relative, string camera, SegmentLayout.ParsedName parsed)
-    {
-        var path = Path.Combine(volume, relative);
-        long bytes = new FileInfo(path).Length;
-        var sha = HashOf(path);
-        index.AddSegment(new SegmentRecord
-        {
-            Camera = camera,
-            StartUtc = parsed.StartUtc,
-            EndUtc = parsed.StartUtc.AddSeconds(parsed.DurationSeconds),
-            DurationSeconds = parsed.DurationSeconds,
-            Bytes = bytes,
-            Sha256 = sha,
-            StoredBytes = bytes,
-            StoredSha256 = sha,
-            ClockTrusted = parsed.ClockTrusted,
-            Volume = volume,
-            RelativePath = relative,
-            Container = parsed.Extension == ".mkv" ? "matroska" : "mpegts",
-            Recovered = true,
-        });
-        logger.LogWarning("reconcile: adopted {File}, sealed before a crash but not indexed", path);
     }
 
     private int QuarantineStagedLeftovers()

@@ -59,7 +59,7 @@ public sealed class RecordingService : BackgroundService
     {
         // Reconcile before any recorder starts: it must see the disk as the last run left it.
         Directory.CreateDirectory(_settings.StagingDirectory);
-        LastReconcile = new Reconciler(_index, _settings.StagingDirectory, _volumes, _settings.Cameras.Select(c => c.Id), _logger).Run();
+        LastReconcile = new Reconciler(_index, _settings.StagingDirectory, _volumes, _logger).Run();
         _index.SetSetting("lastReconcile", System.Text.Json.JsonSerializer.Serialize(LastReconcile));
         if (LastReconcile.FoundAnything)
         {

@@ -9,7 +9,11 @@ public class EdgeConfig_Tests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("edge-config-").FullName;
 
+    public EdgeConfig_Tests() => Edge.Agent.Sealing.OwnerKeys.CreatePair(Path.Combine(_dir, "owner"), passphrase: null);
+
     public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private string ConfigPath => Path.Combine(_dir, "edge.json");
 
     private static JsonObject ValidConfig() => new()
     {
@@ -21,6 +25,7 @@ public class EdgeConfig_Tests : IDisposable
             new JsonObject { ["id"] = "rack", ["source"] = new JsonObject { ["type"] = "testPattern" } }),
         ["storage"] = new JsonObject { ["volumes"] = new JsonArray(new JsonObject { ["path"] = "video" }), ["stagingDirectory"] = "staging" },
         ["index"] = new JsonObject { ["directory"] = "index", ["keyFile"] = "keys/index.key" },
+        ["sealing"] = new JsonObject { ["ownerPublicKey"] = "owner/owner.pub" },
     };
 
     private string Write(JsonObject config)
@@ -30,23 +35,23 @@ public class EdgeConfig_Tests : IDisposable
         return path;
     }
 
-    private static string ProblemsOf(JsonObject config)
+    private string ProblemsOf(JsonObject config)
     {
-        var e = Assert.Throws<ConfigException>(() => EdgeConfigLoader.Parse(config.ToJsonString(), "/etc/edge/edge.json"));
+        var e = Assert.Throws<ConfigException>(() => EdgeConfigLoader.Parse(config.ToJsonString(), ConfigPath));
         return string.Join("\n", e.Problems);
     }
 
     [Fact]
     public void A_valid_config_yields_typed_settings_with_defaults_and_paths_relative_to_the_file()
     {
-        var settings = EdgeConfigLoader.Parse(ValidConfig().ToJsonString(), "/etc/edge/edge.json");
+        var settings = EdgeConfigLoader.Parse(ValidConfig().ToJsonString(), ConfigPath);
 
         Assert.Equal("tokyo-hq", settings.SiteId);
         Assert.Equal(TimeSpan.FromSeconds(10), settings.Cameras[0].SegmentLength);
         var rtsp = Assert.IsType<RtspSource>(settings.Cameras[0].Source);
         Assert.Equal(RtspTransport.Tcp, rtsp.Transport);
-        Assert.Equal("/etc/edge/video", settings.Volumes[0]);
-        Assert.Equal("/etc/edge/keys/index.key", settings.IndexKeyFile);
+        Assert.Equal(Path.Combine(_dir, "video"), settings.Volumes[0]);
+        Assert.Equal(Path.Combine(_dir, "keys", "index.key"), settings.IndexKeyFile);
         Assert.Equal(30, settings.RetentionDays);
     }
 
@@ -63,6 +68,15 @@ public class EdgeConfig_Tests : IDisposable
         Assert.Contains("siteId: is required", problems);
         Assert.Contains("recording.segmentSeconds: must be greater than 0", problems);
         Assert.Contains("timeZone: unknown time zone 'Mars/Olympus'", problems);
+    }
+
+    [Fact]
+    public void A_box_without_an_owner_public_key_is_refused_because_footage_would_lie_unencrypted()
+    {
+        var config = ValidConfig();
+        config.Remove("sealing");
+
+        Assert.Contains("sealing.ownerPublicKey: is required", ProblemsOf(config));
     }
 
     [Fact]

@@ -14,7 +14,14 @@ public class ExampleConfig_Tests
     [Fact]
     public void The_documented_example_config_is_valid()
     {
-        var settings = EdgeConfigLoader.Load(RepoFile("config/edge.example.json"));
+        // The example names /var/lib/edge/keys/owner.pub; point that one key at a real public key, keep the rest.
+        var dir = Directory.CreateTempSubdirectory("edge-example-").FullName;
+        var owner = Edge.Agent.Sealing.OwnerKeys.CreatePair(Path.Combine(dir, "owner"), passphrase: null);
+        var text = File.ReadAllText(RepoFile("config/edge.example.json")).Replace("/var/lib/edge/keys/owner.pub", owner.PublicKeyPath);
+        Assert.Contains(owner.PublicKeyPath, text);
+
+        var settings = EdgeConfigLoader.Parse(text, Path.Combine(dir, "edge.json"));
+        Directory.Delete(dir, recursive: true);
 
         Assert.Equal(2, settings.Cameras.Count);
         Assert.Equal(2, settings.Volumes.Count);

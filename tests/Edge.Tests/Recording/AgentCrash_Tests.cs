@@ -55,13 +55,12 @@ public class AgentCrash_Tests(ITestOutputHelper output)
             StaleFfmpegGuard.KillSurvivor(staging);
 
         using var index = IndexOpener.Open(site.Settings, createKeyIfMissing: false);
-        var report = new Reconciler(index, site.Settings.StagingDirectory, new Edge.Agent.Storage.VolumeSet(site.Settings.Volumes),
-            site.Settings.Cameras.Select(c => c.Id), NullLogger.Instance).Run();
+        var report = new Reconciler(index, site.Settings.StagingDirectory, new Edge.Agent.Storage.VolumeSet(site.Settings.Volumes), NullLogger.Instance).Run();
         Assert.False(report.FoundInconsistency, report.ToString());
         var segments = index.AllSegments();
         Assert.Superset(seenBeforeKills, segments.Select(s => s.Id).ToHashSet());
         Assert.All(segments, s => Assert.Equal(SegmentState.Stored, s.State));
         foreach (var s in segments)
-            Assert.True((await Media.ProbeAsync(s.FullPath)).Plays, $"segment {s.Id} ({s.FullPath}) should play");
+            Assert.True((await Media.ProbeAsync(site.OpenSegment(s))).Plays, $"segment {s.Id} ({s.FullPath}) should play");
     }
 }

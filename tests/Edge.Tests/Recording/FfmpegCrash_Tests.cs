@@ -30,7 +30,7 @@ public class FfmpegCrash_Tests(ITestOutputHelper output)
         var segments = index.QuerySegments("cam1");
         Assert.Superset(beforeKill, segments.Select(s => s.Id).ToHashSet());
         foreach (var s in segments)
-            Assert.True(await Media.DecodesCleanlyAsync(s.FullPath), $"segment {s.Id} at {s.FullPath} should decode without errors");
+            Assert.True(await Media.DecodesCleanlyAsync(site.OpenSegment(s)), $"segment {s.Id} at {s.FullPath} should decode without errors");
 
         var quarantined = Directory.GetFiles(Path.Combine(site.Settings.StagingDirectory, Reconciler.QuarantineDirectoryName));
         Assert.NotEmpty(quarantined);

@@ -28,7 +28,7 @@ public class RtspRecording_Tests(ITestOutputHelper output)
         var facts = new List<MediaFacts>();
         foreach (var s in segments)
         {
-            var f = await Media.ProbeAsync(s.FullPath);
+            var f = await Media.ProbeAsync(site.OpenSegment(s));
             Assert.True(f.Plays, $"segment {s.Id} should play");
             Assert.Equal("h264", f.VideoCodec); // stream copy: the camera's codec, not a re-encode
             facts.Add(f);

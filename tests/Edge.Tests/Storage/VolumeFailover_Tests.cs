@@ -43,7 +43,7 @@ public class VolumeFailover_Tests(ITestOutputHelper output)
                 Assert.True((segments[i].StartUtc - segments[i - 1].EndUtc).TotalSeconds <= 0.5 + 1.0 / 15,
                     $"gap before segment {segments[i].Id}: {(segments[i].StartUtc - segments[i - 1].EndUtc).TotalSeconds:0.00} s");
             foreach (var s in segments)
-                Assert.True((await Media.ProbeAsync(s.FullPath)).Plays, $"segment {s.Id} on {s.Volume} should play");
+                Assert.True((await Media.ProbeAsync(site.OpenSegment(s))).Plays, $"segment {s.Id} on {s.Volume} should play");
             var failovers = reopened.QueryEvents(kind: EventKinds.StorageFailover);
             Assert.Equal(2, failovers.Count);
             Assert.Contains($"from {usb}", failovers[0].Detail);

@@ -36,6 +36,13 @@ public sealed class TestSite : IAsyncDisposable
             ["index"] = new JsonObject { ["directory"] = "index", ["keyFile"] = "keys/index.key" },
             ["clock"] = new JsonObject { ["trust"] = "always" },
         };
+        // The owner's key pair stands in for the central office, outside the box's directory: the box's config names
+        // only a copy of owner.pub.
+        OwnerRoot = Directory.CreateTempSubdirectory("edge-test-owner-").FullName;
+        OwnerKeys = Edge.Agent.Sealing.OwnerKeys.CreatePair(OwnerRoot, passphrase: null);
+        Directory.CreateDirectory(Path.Combine(Root, "keys"));
+        File.Copy(OwnerKeys.PublicKeyPath, Path.Combine(Root, "keys", "owner.pub"));
+        config["sealing"] = new JsonObject { ["ownerPublicKey"] = "keys/owner.pub" };
         configure?.Invoke(config, Root);
         File.WriteAllText(ConfigPath, config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         Settings = EdgeConfigLoader.Load(ConfigPath);
@@ -47,6 +54,9 @@ public sealed class TestSite : IAsyncDisposable
     }
 
     public string Root { get; }
+    public Edge.Agent.Sealing.OwnerKeyPair OwnerKeys { get; }
+    /// <summary>The owner's side (the central office): its key pair and the segments it opened.</summary>
+    public string OwnerRoot { get; }
     public string ConfigPath { get; }
     public EdgeSettings Settings { get; }
     public EdgeIndex? Index { get; private set; }
@@ -96,6 +106,17 @@ public sealed class TestSite : IAsyncDisposable
         }
     }
 
+    /// <summary>Opens (decrypts and verifies) a sealed segment with the owner's key into a file under the site, for ffprobe.</summary>
+    public string OpenSegment(SegmentRecord segment)
+    {
+        var output = Path.Combine(OwnerRoot, "opened", $"{segment.Id}{(segment.Container == "matroska" ? ".mkv" : ".ts")}");
+        Directory.CreateDirectory(Path.GetDirectoryName(output)!);
+        if (File.Exists(output)) File.Delete(output);
+        using var key = Edge.Agent.Sealing.OwnerKeys.LoadPrivate(OwnerKeys.PrivateKeyPath, passphrase: null);
+        Edge.Agent.Sealing.SealedSegments.OpenToFile(Edge.Agent.Sealing.SealedSegmentRef.From(segment), key, output);
+        return output;
+    }
+
     /// <summary>Runs a command (mount, umount) and fails the test with its output if it fails.</summary>
     public static void Run(string file, params string[] args)
     {
@@ -113,6 +134,7 @@ public sealed class TestSite : IAsyncDisposable
         finally
         {
             try { Directory.Delete(Root, recursive: true); } catch (IOException) { }
+            try { Directory.Delete(OwnerRoot, recursive: true); } catch (IOException) { }
         }
     }
 }

@@ -1,0 +1,53 @@
+// `edge keys init-owner --out DIR`: makes the owner's key pair. Run it on the owner's machine, not on the box: only
+// DIR/owner.pub goes to the box (edge.json: sealing.ownerPublicKey); DIR/owner.key stays with the owner.
+using System.CommandLine;
+using Edge.Agent.Sealing;
+
+namespace Edge.Agent.Cli;
+
+public static class KeysCommand
+{
+    public static Command Build(CommandContext context)
+    {
+        var outDir = new Option<DirectoryInfo>("--out") { Description = "Directory for owner.key and owner.pub (created if missing)", Required = true };
+        var passphraseFile = new Option<FileInfo?>("--passphrase-file") { Description = "Read the passphrase protecting owner.key from this file (first line)" };
+        var noPassphrase = new Option<bool>("--no-passphrase") { Description = "Write owner.key unencrypted (mode 0600); for keys kept in a vault or on a token" };
+        var init = new Command("init-owner", "Create the owner's key pair: owner.key (private, keep it off the box) and owner.pub (for the box)")
+        {
+            outDir, passphraseFile, noPassphrase,
+        };
+        init.SetAction((parse, _) => InitOwnerAsync(parse.GetValue(outDir)!, parse.GetValue(passphraseFile), parse.GetValue(noPassphrase), context));
+        return new Command("keys", "The owner's keys: footage is sealed to owner.pub and opens only with owner.key") { init };
+    }
+
+    public static Task<int> InitOwnerAsync(DirectoryInfo dir, FileInfo? passphraseFile, bool noPassphrase, CommandContext context)
+    {
+        if (context.InsideAgent)
+            throw new UsageException("keys init-owner is not run by the agent: run it on the owner's machine, where owner.key is to stay");
+        if (noPassphrase && passphraseFile is not null)
+            throw new UsageException("--no-passphrase and --passphrase-file contradict each other: give one of them");
+        try
+        {
+            string? passphrase = null;
+            if (!noPassphrase)
+            {
+                if (passphraseFile is not null) passphrase = Passphrase.FromFile(passphraseFile.FullName);
+                else if (Passphrase.CanPrompt) passphrase = Passphrase.Prompt(context.Err, "Passphrase for owner.key", confirm: true);
+                else
+                    throw new UsageException("owner.key needs a passphrase, and stdin is not a terminal to type one: give --passphrase-file FILE, " +
+                                             "or --no-passphrase for a plain key file kept with mode 0600");
+            }
+            var pair = OwnerKeys.CreatePair(dir.FullName, passphrase);
+            var o = context.Out;
+            o.WriteLine($"owner key pair {pair.KeyId} written:");
+            o.WriteLine($"  {pair.PrivateKeyPath}  private, {(pair.Encrypted ? "encrypted with your passphrase" : "NOT encrypted")}, mode 0600: keep it with the owner, never on the box");
+            o.WriteLine($"  {pair.PublicKeyPath}  public: copy it to the box and name it in edge.json as sealing.ownerPublicKey");
+            return Task.FromResult(EdgeCli.ExitOk);
+        }
+        catch (OwnerKeyException e)
+        {
+            context.Err.WriteLine($"edge: {e.Message}");
+            return Task.FromResult(EdgeCli.ExitFailure);
+        }
+    }
+}
