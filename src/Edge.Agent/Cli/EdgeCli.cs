@@ -39,10 +39,16 @@ public static class EdgeCli
             context.Err.WriteLine($"edge: {e.Message}");
             return ExitUsage;
         }
-        catch (IndexLockedException) when (!context.InsideAgent && TryGetConfig(parse) is { } settings)
+        catch (IndexLockedException) when (!context.InsideAgent && parse.CommandResult.Command.Name is not ("run" or "demo") && TryGetConfig(parse) is { } settings)
         {
-            // The agent is running and holds the index: let it answer.
-            var reply = await ControlSocket.TryForwardAsync(settings.IndexDirectory, args, cancellationToken).ConfigureAwait(false);
+            // The agent is running and holds the index: let it answer. It may be starting (lock taken, socket not
+            // yet listening): ask again for a few seconds.
+            ControlReply? reply = null;
+            for (var deadline = context.Time.GetUtcNow() + TimeSpan.FromSeconds(10); reply is null && context.Time.GetUtcNow() < deadline;)
+            {
+                reply = await ControlSocket.TryForwardAsync(settings.IndexDirectory, args, cancellationToken).ConfigureAwait(false);
+                if (reply is null) await Task.Delay(TimeSpan.FromMilliseconds(250), context.Time, cancellationToken).ConfigureAwait(false);
+            }
             if (reply is null)
             {
                 context.Err.WriteLine($"edge: the index at {settings.IndexDirectory} is locked by another process and no agent answers on {ControlSocket.PathFor(settings.IndexDirectory)}");

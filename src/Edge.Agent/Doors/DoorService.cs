@@ -132,7 +132,7 @@ public sealed class DoorService : BackgroundService, IDoorSignalSink
             e.Detail = (e.Detail is null ? "" : e.Detail + "; ") + "end is when the agent found the door closed after a restart";
             _index.UpdateEvent(e);
             Audit("door_event_end", e);
-            var flag = FlagFor(e);
+            var flag = FlagFor(e); // not inside the ?.Invoke: with no listener its arguments would not be evaluated
             EventRecorded?.Invoke(e, flag);
         }
     }
@@ -174,7 +174,8 @@ public sealed class DoorService : BackgroundService, IDoorSignalSink
         if (!string.IsNullOrEmpty(s.EndedBy)) record.Detail = (record.Detail is null ? "" : record.Detail + "; ") + "ended: " + s.EndedBy;
         _index.UpdateEvent(record);
         Audit("door_event_end", record);
-        EventRecorded?.Invoke(record, FlagFor(record));
+        var flag = FlagFor(record); // not inside the ?.Invoke: with no listener its arguments would not be evaluated
+        EventRecorded?.Invoke(record, flag);
     }
 
     /// <summary>Flags the door's cameras from pre-roll before the opening to post-roll after the close.</summary>
