@@ -10,6 +10,7 @@
 using System.Security.Cryptography;
 using Edge.Agent.Index;
 using Edge.Agent.Storage;
+using Edge.Hardware.Cameras;
 using Edge.Hardware.Storage;
 using Microsoft.Extensions.Logging;
 
@@ -20,14 +21,18 @@ public sealed record ReconcileReport(int QuarantinedStaged, int PartialsRemoved,
     /// <summary>Quarantining, removing and publishing partial work is the expected repair after a crash; the rest means loss or interference.</summary>
     public bool FoundInconsistency => MarkedMissing > 0 || UnknownFiles > 0;
 
-    public bool FoundAnything => QuarantinedStaged + PartialsRemoved + PartialsPublished + MarkedMissing + UnknownFiles > 0;
+    /// <summary>Segments ffmpeg finished and the recorder journaled, sealed at start-up because the agent died before sealing them.</summary>
+    public int RecoveredFromJournal { get; init; }
+
+    public bool FoundAnything => QuarantinedStaged + PartialsRemoved + PartialsPublished + MarkedMissing + UnknownFiles + RecoveredFromJournal > 0;
 
     public override string ToString() =>
-        $"{QuarantinedStaged} staged file(s) quarantined, {PartialsRemoved} partial seal(s) removed, {PartialsPublished} indexed seal(s) published, " +
+        $"{RecoveredFromJournal} journaled segment(s) sealed, {QuarantinedStaged} staged file(s) quarantined, {PartialsRemoved} partial seal(s) removed, {PartialsPublished} indexed seal(s) published, " +
         $"{MarkedMissing} record(s) marked missing, {UnknownFiles} unknown file(s)";
 }
 
-public sealed class Reconciler(EdgeIndex index, string stagingRoot, VolumeSet volumes, ILogger logger)
+/// <param name="keepStaged">Staged files still waiting to be sealed (no volume was usable): not to be quarantined.</param>
+public sealed class Reconciler(EdgeIndex index, string stagingRoot, VolumeSet volumes, ILogger logger, IReadOnlySet<string>? keepStaged = null)
 {
     public const string QuarantineDirectoryName = "quarantine";
 
@@ -108,7 +113,8 @@ public sealed class Reconciler(EdgeIndex index, string stagingRoot, VolumeSet vo
         foreach (var cameraDir in Directory.EnumerateDirectories(stagingRoot))
         {
             if (Path.GetFileName(cameraDir) == QuarantineDirectoryName) continue;
-            foreach (var file in Directory.EnumerateFiles(cameraDir).Where(IsSegmentFile))
+            SegmentJournal.DeleteAll(cameraDir); // whatever it listed was recovered before reconcile ran
+            foreach (var file in Directory.EnumerateFiles(cameraDir).Where(IsSegmentFile).Where(f => keepStaged?.Contains(f) != true))
             {
                 Directory.CreateDirectory(quarantine);
                 File.Move(file, Path.Combine(quarantine, Path.GetFileName(cameraDir) + "_" + Path.GetFileName(file)), overwrite: true);

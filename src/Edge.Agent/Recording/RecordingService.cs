@@ -55,11 +55,13 @@ public sealed class RecordingService : BackgroundService
     /// <summary>Raised after a segment is indexed; the demo's live view listens.</summary>
     public event Action<SegmentRecord>? SegmentIndexed;
 
-    public override Task StartAsync(CancellationToken cancellationToken)
+    public override async Task StartAsync(CancellationToken cancellationToken)
     {
-        // Reconcile before any recorder starts: it must see the disk as the last run left it.
+        // Recover and reconcile before any recorder starts: both must see staging and the disk as the last run left them.
         Directory.CreateDirectory(_settings.StagingDirectory);
-        LastReconcile = new Reconciler(_index, _settings.StagingDirectory, _volumes, _logger).Run();
+        int recovered = await SealJournaledSegmentsAsync().ConfigureAwait(false);
+        var waiting = _waitingForVolume.Select(s => s.StagedPath).ToHashSet();
+        LastReconcile = new Reconciler(_index, _settings.StagingDirectory, _volumes, _logger, waiting).Run() with { RecoveredFromJournal = recovered };
         _index.SetSetting("lastReconcile", System.Text.Json.JsonSerializer.Serialize(LastReconcile));
         if (LastReconcile.FoundAnything)
         {
@@ -82,7 +84,26 @@ public sealed class RecordingService : BackgroundService
             _recorders[camera.Id] = new CameraRecorder(camera, staging, _settings.FfmpegPath, _signals.Writer, _time, clock,
                 _loggers.CreateLogger("Edge.Camera." + camera.Id));
         }
-        return base.StartAsync(cancellationToken);
+        await base.StartAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Seals what ffmpeg finished and the recorder journaled, but the last agent did not live to seal.</summary>
+    private async Task<int> SealJournaledSegmentsAsync()
+    {
+        int recovered = 0;
+        foreach (var camera in _settings.Cameras)
+        {
+            var staging = Path.Combine(_settings.StagingDirectory, SegmentLayout.CameraDirectory(camera.Id));
+            if (!Directory.Exists(staging)) continue;
+            foreach (var segment in SegmentJournal.Unsealed(staging, camera.Id))
+            {
+                await SealAndIndexAsync(segment).ConfigureAwait(false);
+                if (File.Exists(segment.StagedPath)) continue; // waiting for a volume
+                recovered++;
+                _logger.LogWarning("camera {Camera}: sealed {File}, finished before the last agent stopped but not sealed by it", camera.Id, Path.GetFileName(segment.StagedPath));
+            }
+        }
+        return recovered;
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)

@@ -85,6 +85,7 @@ public sealed class CameraRecorder
         var pattern = Path.Combine(_stagingDirectory, $"{runId}_%06d{container.Extension}");
         var arguments = FfmpegRecordingCommand.Build(_camera, pattern, audioCodec);
 
+        ForgetSealedJournals();
         var run = new RunState(this, runId, container, offlineSince);
         await using var process = FfmpegProcess.Start(_ffmpegPath, arguments, _camera.Id, run.OnSegmentListLineAsync, _logger, _time);
         _current = process;
@@ -134,6 +135,8 @@ public sealed class CameraRecorder
         private static readonly TimeSpan ReanchorBeyond = TimeSpan.FromSeconds(2);
         private DateTimeOffset? _anchor;
         private int _lastAnnounced = -1;
+        private int _journalLines;
+        private readonly string _journal = SegmentJournal.PathFor(owner._stagingDirectory, runId);
 
         public DateTimeOffset LastProgressAt { get; set; }
         public bool CameOnline { get; private set; }
@@ -174,13 +177,16 @@ public sealed class CameraRecorder
             CameOnline = true;
             if (now - (anchor + TimeSpan.FromSeconds(start)) > RestartBackoff.HealthyRunResetsAfter) owner._backoff.Reset();
 
-            await owner._signals.WriteAsync(new SegmentFinished(
+            var finished = new SegmentFinished(
                 owner._camera.Id,
                 Path.Combine(owner._stagingDirectory, fileName),
                 start, end,
                 anchor + TimeSpan.FromSeconds(start),
                 anchor + TimeSpan.FromSeconds(end),
-                owner._clock.IsTrusted())).ConfigureAwait(false);
+                owner._clock.IsTrusted());
+            // Journaled before anyone acts on it, so a crash between here and the seal loses nothing.
+            SegmentJournal.Append(_journal, finished, ref _journalLines);
+            await owner._signals.WriteAsync(finished).ConfigureAwait(false);
         }
 
         /// <summary>ffmpeg writes files in order; anything of this run after the last announced one was cut off.</summary>
@@ -198,6 +204,16 @@ public sealed class CameraRecorder
             var stem = Path.GetFileNameWithoutExtension(fileName);
             int underscore = stem.LastIndexOf('_');
             return underscore >= 0 && int.TryParse(stem.AsSpan(underscore + 1), NumberStyles.None, CultureInfo.InvariantCulture, out int n) ? n : null;
+        }
+    }
+
+    /// <summary>Journals of earlier runs whose segments have all been sealed (their staged files deleted) are done with.</summary>
+    private void ForgetSealedJournals()
+    {
+        foreach (var journal in Directory.EnumerateFiles(_stagingDirectory, "*" + SegmentJournal.Extension))
+        {
+            if (File.ReadLines(journal).All(line => !File.Exists(Path.Combine(_stagingDirectory, line.Split(',')[0]))))
+                File.Delete(journal);
         }
     }
 

@@ -1,0 +1,99 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using Edge.Agent.Cli;
+using Edge.Agent.Index;
+using Edge.Agent.Recording;
+using Edge.Agent.Storage;
+using Edge.Hardware.Cameras;
+using Edge.Tests.Support;
+using Microsoft.Extensions.Logging.Abstractions;
+using Xunit.Abstractions;
+
+namespace Edge.Tests.Sealing;
+
+public class SealingCrash_Tests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task SIGKILL_at_random_moments_during_sealing_20_times_leaves_no_plaintext_and_no_record_without_its_file()
+    {
+        await using var site = new TestSite(output,
+            TestSite.TestPatternCamera("cam1", segmentSeconds: 1),
+            TestSite.TestPatternCamera("cam2", segmentSeconds: 1, fps: 10));
+        var random = new Random(1123);
+        var quarantine = Path.Combine(site.Settings.StagingDirectory, Reconciler.QuarantineDirectoryName);
+        int QuarantinedOf(string camera) => Directory.Exists(quarantine)
+            ? Directory.EnumerateFiles(quarantine, SegmentLayout.CameraDirectory(camera) + "_*").Count() : 0;
+        var seen = new HashSet<long>();
+
+        for (int round = 1; round <= 20; round++)
+        {
+            var quarantinedBefore = site.Settings.Cameras.ToDictionary(c => c.Id, c => QuarantinedOf(c.Id));
+            using var agent = EdgeProcess.Start(line => { if (line.Contains("fail", StringComparison.OrdinalIgnoreCase)) output.WriteLine($"[{round}] {line}"); },
+                "run", "--config", site.ConfigPath);
+            var listed = new List<SegmentsCommand.SegmentJson>();
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (listed.Count(s => !seen.Contains(s.Id)) < 2)
+            {
+                Assert.True(DateTime.UtcNow < deadline, $"round {round}: no new segments within 60 s");
+                await Task.Delay(300);
+                var result = await EdgeProcess.RunAsync(TimeSpan.FromSeconds(30), "segments", "list", "--config", site.ConfigPath, "--json");
+                if (result.ExitCode == 0) listed = JsonSerializer.Deserialize<List<SegmentsCommand.SegmentJson>>(result.Stdout, CliJson.Options)!;
+            }
+            Assert.Superset(seen, listed.Select(s => s.Id).ToHashSet()); // nothing indexed before a kill went missing
+            seen.UnionWith(listed.Select(s => s.Id));
+            await Task.Delay(random.Next(0, 1000)); // segments are 1 s long: this lands anywhere in a seal
+            // A power cut (or systemd's KillMode=control-group) stops the agent and its ffmpeg children at once.
+            foreach (var staging in Directory.GetDirectories(site.Settings.StagingDirectory)) StaleFfmpegGuard.KillSurvivor(staging);
+            agent.Kill();
+            await agent.WaitForExitAsync();
+
+            // Only ciphertext on the persistent volume, whatever the moment of the kill.
+            foreach (var file in Directory.EnumerateFiles(site.Settings.Volumes[0], "*", SearchOption.AllDirectories))
+                Assert.True(file.EndsWith(".sealed") || file.EndsWith(".sealed.partial") || Path.GetFileName(file) == VolumeMarker.FileName,
+                    $"round {round}: unexpected file on the volume: {file}");
+
+            // Start the agent and stop it cleanly: it seals what ffmpeg finished (from its journal) and quarantines only
+            // the file ffmpeg was writing: at most the segment in flight is lost per camera.
+            var report = await StartAndStopAsync(site, round);
+            Assert.False(report.FoundInconsistency, $"round {round}: {report}");
+            foreach (var camera in site.Settings.Cameras)
+                Assert.InRange(QuarantinedOf(camera.Id) - quarantinedBefore[camera.Id], 0, 1);
+            using (var index = IndexOpener.Open(site.Settings, createKeyIfMissing: false))
+            {
+                foreach (var s in index.AllSegments())
+                {
+                    Assert.True(File.Exists(s.FullPath), $"round {round}: segment {s.Id} has no file at {s.FullPath}");
+                    using var stream = File.OpenRead(s.FullPath);
+                    Assert.Equal(s.StoredSha256, Convert.ToHexStringLower(SHA256.HashData(stream)));
+                }
+            }
+        }
+        using var final = IndexOpener.Open(site.Settings, createKeyIfMissing: false);
+        Assert.Superset(seen, final.AllSegments().Select(s => s.Id).ToHashSet());
+        foreach (var s in final.AllSegments().Take(5))
+            Assert.True((await Media.ProbeAsync(site.OpenSegment(s))).Plays, $"segment {s.Id} should open and play");
+    }
+
+    /// <summary>Runs the agent until its reconcile is done (status answers), then SIGTERMs it; returns that reconcile's report.</summary>
+    private async Task<ReconcileReport> StartAndStopAsync(TestSite site, int round)
+    {
+        using var agent = EdgeProcess.Start(null, "run", "--config", site.ConfigPath);
+        try
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (true)
+            {
+                Assert.True(DateTime.UtcNow < deadline, $"round {round}: the restarted agent did not answer within 60 s");
+                var status = await EdgeProcess.RunAsync(TimeSpan.FromSeconds(30), "status", "--config", site.ConfigPath, "--json");
+                if (status.ExitCode == 0 && JsonDocument.Parse(status.Stdout).RootElement.GetProperty("agentRunning").GetBoolean())
+                    return JsonSerializer.Deserialize<ReconcileReport>(JsonDocument.Parse(status.Stdout).RootElement.GetProperty("lastReconcile").GetString()!)!;
+                await Task.Delay(200);
+            }
+        }
+        finally
+        {
+            Edge.Tests.Doors.Signal.Kill(agent, Edge.Tests.Doors.Signal.Term);
+            await agent.WaitForExitAsync();
+        }
+    }
+}
