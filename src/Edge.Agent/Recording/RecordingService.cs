@@ -97,6 +97,13 @@ public sealed class RecordingService : BackgroundService
             if (!Directory.Exists(staging)) continue;
             foreach (var segment in SegmentJournal.Unsealed(staging, camera.Id))
             {
+                // Indexed already (the crash came after the record, before the staged file was deleted): the record
+                // and its partial or published file are reconcile's business; the staged copy is a duplicate.
+                if (_index.FindSegmentAt(RelativePathOf(segment)) is not null)
+                {
+                    File.Delete(segment.StagedPath);
+                    continue;
+                }
                 await SealAndIndexAsync(segment).ConfigureAwait(false);
                 if (File.Exists(segment.StagedPath)) continue; // waiting for a volume
                 recovered++;
@@ -231,10 +238,12 @@ public sealed class RecordingService : BackgroundService
         public SegmentRecord? Indexed { get; set; }
     }
 
+    private string RelativePathOf(SegmentFinished segment) => SegmentLayout.RelativePath(segment.CameraId, segment.StartUtc,
+        segment.DurationSeconds, segment.ClockTrusted, _sealer.ExtensionFor(Path.GetExtension(segment.StagedPath)));
+
     private async Task SealOnAsync(SegmentFinished segment, string volume, SealAttempt attempt)
     {
-        var extension = _sealer.ExtensionFor(Path.GetExtension(segment.StagedPath));
-        var relative = SegmentLayout.RelativePath(segment.CameraId, segment.StartUtc, segment.DurationSeconds, segment.ClockTrusted, extension);
+        var relative = RelativePathOf(segment);
         var sealedFile = await _sealer.SealAsync(segment.StagedPath, volume, relative, CancellationToken.None).ConfigureAwait(false);
         // Index first, publish second: the record (with the wrapped key, once encrypted) is durable before the file
         // has its final name, so a crash in between leaves a record and a complete NAME.partial, which reconcile publishes.
