@@ -2,11 +2,18 @@
 //   open DIR KEY          try to open the index; print "opened" or "error <ExceptionType>: <message>" and exit 0 / 3
 //   hold DIR KEY          open the index, print "opened", keep it open until stdin closes
 //   bench DIR KEY         print inserts/s of a plain LiteDB file and of the store with and without WaitUntilDurable
+//   bench-doors ROOT [N]  pin change → door event durable, N changes on 4 doors while 2 cameras record (DoorBench.cs)
 //   bench-seal STAGING VOLUME  print sealing MB/s against raw AES-256-GCM on the same buffers (SealBench.cs)
 //   write DIR KEY FIRSTID insert documents forever (single inserts and multi-document transactions), printing
 //                         "durable <id>" for every document after WaitUntilDurable() returned for its commit
 using Edge.Agent.Index;
 using LiteDB;
+
+if (args is ["bench-doors", var doorRoot, ..] doorArgs)
+{
+    await DoorBench.RunAsync(doorRoot, doorArgs.Length > 2 ? int.Parse(doorArgs[2]) : 10_000);
+    return 0;
+}
 
 if (args is ["bench-seal", var benchStaging, var benchVolume])
 {

@@ -9,7 +9,8 @@ public static class StatusCommand
     public sealed record VolumeStatus(string Path, bool Mounted, long? TotalBytes, long? FreeBytes);
     public sealed record IndexStatus(string Directory, long SizeBytes, int Segments);
     /// <summary>The agent process itself, when the status comes from it: for the soak benchmark and for support.</summary>
-    public sealed record AgentProcess(int Pid, long RssBytes, long ManagedHeapBytes, double CpuSeconds, double UptimeSeconds, long SegmentsSealed);
+    public sealed record AgentProcess(int Pid, long RssBytes, long ManagedHeapBytes, double CpuSeconds, double UptimeSeconds, long SegmentsSealed,
+        Recording.LatencyWindow.Summary SealLatency);
     public sealed record Status(string SiteId, string DeviceId, string TimeZone, bool AgentRunning, DateTimeOffset At,
         IReadOnlyList<CameraStatus> Cameras, IReadOnlyList<VolumeStatus> Volumes, IndexStatus Index, string? LastReconcile, AgentProcess? Agent);
 
@@ -17,7 +18,8 @@ public static class StatusCommand
     {
         using var self = System.Diagnostics.Process.GetCurrentProcess();
         return new AgentProcess(self.Id, self.WorkingSet64, GC.GetTotalMemory(forceFullCollection: false),
-            self.TotalProcessorTime.TotalSeconds, (time.GetUtcNow() - self.StartTime.ToUniversalTime()).TotalSeconds, recording.SegmentsSealed);
+            self.TotalProcessorTime.TotalSeconds, (time.GetUtcNow() - self.StartTime.ToUniversalTime()).TotalSeconds, recording.SegmentsSealed,
+            recording.SealLatency.Summarise());
     }
 
     public static Task<int> RunAsync(FileInfo configFile, bool json, CommandContext context, CancellationToken _)

@@ -50,6 +50,9 @@ public sealed class RecordingService : BackgroundService
     public ReconcileReport? LastReconcile { get; private set; }
 
     public long SegmentsSealed => Interlocked.Read(ref _segmentsSealed);
+
+    /// <summary>Announced by ffmpeg → durable in the index, over the last 1000 segments.</summary>
+    public LatencyWindow SealLatency { get; } = new(1000);
     private long _segmentsSealed;
 
     /// <summary>Raised after a segment is indexed; the demo's live view listens.</summary>
@@ -271,6 +274,7 @@ public sealed class RecordingService : BackgroundService
         DurableFile.RenameDurably(sealedFile.PartialPath, sealedFile.FinalPath);
         File.Delete(segment.StagedPath);
         Interlocked.Increment(ref _segmentsSealed);
+        if (segment.AnnouncedTimestamp != 0) SealLatency.Add(_time.GetElapsedTime(segment.AnnouncedTimestamp));
         _rate.Note(volume, sealedFile.StoredBytes);
         var space = VolumeSpace.Of(volume);
         if (space.FreeBytes < _retention.FloorBytes(volume, space)) _retention.Nudge();

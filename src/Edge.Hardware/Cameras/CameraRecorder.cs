@@ -183,7 +183,7 @@ public sealed class CameraRecorder
                 start, end,
                 anchor + TimeSpan.FromSeconds(start),
                 anchor + TimeSpan.FromSeconds(end),
-                owner._clock.IsTrusted());
+                owner._clock.IsTrusted()) { AnnouncedTimestamp = owner._time.GetTimestamp() };
             // Journaled before anyone acts on it, so a crash between here and the seal loses nothing.
             SegmentJournal.Append(_journal, finished, ref _journalLines);
             await owner._signals.WriteAsync(finished).ConfigureAwait(false);

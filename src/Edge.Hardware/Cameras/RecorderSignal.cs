@@ -15,6 +15,9 @@ public sealed record SegmentFinished(
     DateTimeOffset EndUtc,
     bool ClockTrusted) : RecorderSignal(CameraId)
 {
+    /// <summary>When the recorder read ffmpeg's announcement (monotonic, TimeProvider timestamp): seal latency starts here.</summary>
+    public long AnnouncedTimestamp { get; init; }
+
     public double DurationSeconds => MediaEndSeconds - MediaStartSeconds;
 }
 
