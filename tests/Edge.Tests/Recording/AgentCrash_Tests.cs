@@ -26,17 +26,7 @@ public class AgentCrash_Tests(ITestOutputHelper output)
         for (int round = 1; round <= 5; round++)
         {
             using var agent = EdgeProcess.Start(line => output.WriteLine($"[agent {round}] {line}"), "run", "--config", site.ConfigPath);
-            // The running agent answers `segments list` through its control socket.
-            List<SegmentsCommand.SegmentJson> listed = [];
-            var deadline = DateTime.UtcNow.AddSeconds(60);
-            while (listed.Count(s => !seenBeforeKills.Contains(s.Id)) < 3)
-            {
-                Assert.True(DateTime.UtcNow < deadline, $"round {round}: no new segments within 60 s");
-                Assert.False(agent.HasExited, $"round {round}: the agent exited with {(agent.HasExited ? agent.ExitCode : 0)}");
-                await Task.Delay(500);
-                var result = await EdgeProcess.RunAsync(TimeSpan.FromSeconds(30), "segments", "list", "--config", site.ConfigPath, "--json");
-                if (result.ExitCode == 0) listed = JsonSerializer.Deserialize<List<SegmentsCommand.SegmentJson>>(result.Stdout, Json)!;
-            }
+            var listed = await EdgeProcess.WaitForNewSegmentsAsync(site.ConfigPath, seenBeforeKills, 3, agent, $"round {round}");
             Assert.Superset(seenBeforeKills, listed.Select(s => s.Id).ToHashSet());
 
             var status = await EdgeProcess.RunAsync(TimeSpan.FromSeconds(30), "status", "--config", site.ConfigPath, "--json");

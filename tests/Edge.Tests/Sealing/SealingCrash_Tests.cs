@@ -30,15 +30,7 @@ public class SealingCrash_Tests(ITestOutputHelper output)
             var quarantinedBefore = site.Settings.Cameras.ToDictionary(c => c.Id, c => QuarantinedOf(c.Id));
             using var agent = EdgeProcess.Start(line => { if (line.Contains("fail", StringComparison.OrdinalIgnoreCase)) output.WriteLine($"[{round}] {line}"); },
                 "run", "--config", site.ConfigPath);
-            var listed = new List<SegmentsCommand.SegmentJson>();
-            var deadline = DateTime.UtcNow.AddSeconds(60);
-            while (listed.Count(s => !seen.Contains(s.Id)) < 2)
-            {
-                Assert.True(DateTime.UtcNow < deadline, $"round {round}: no new segments within 60 s");
-                await Task.Delay(300);
-                var result = await EdgeProcess.RunAsync(TimeSpan.FromSeconds(30), "segments", "list", "--config", site.ConfigPath, "--json");
-                if (result.ExitCode == 0) listed = JsonSerializer.Deserialize<List<SegmentsCommand.SegmentJson>>(result.Stdout, CliJson.Options)!;
-            }
+            var listed = await EdgeProcess.WaitForNewSegmentsAsync(site.ConfigPath, seen, 2, agent, $"round {round}");
             Assert.Superset(seen, listed.Select(s => s.Id).ToHashSet()); // nothing indexed before a kill went missing
             seen.UnionWith(listed.Select(s => s.Id));
             await Task.Delay(random.Next(0, 1000)); // segments are 1 s long: this lands anywhere in a seal

@@ -33,6 +33,27 @@ public static class EdgeProcess
         return new EdgeResult(process.ExitCode, await stdout, await stderr);
     }
 
+    /// <summary>
+    /// Asks the running agent (through `edge segments list --json`, answered over its control socket) until at least
+    /// <paramref name="count"/> segments not in <paramref name="known"/> are indexed; returns the whole list.
+    /// </summary>
+    public static async Task<List<Edge.Agent.Cli.SegmentsCommand.SegmentJson>> WaitForNewSegmentsAsync(
+        string configPath, IReadOnlySet<long> known, int count, Process agent, string what)
+    {
+        List<Edge.Agent.Cli.SegmentsCommand.SegmentJson> listed = [];
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (listed.Count(s => !known.Contains(s.Id)) < count)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"{what}: fewer than {count} new segments within 60 s");
+            Assert.False(agent.HasExited, $"{what}: the agent exited with {(agent.HasExited ? agent.ExitCode : 0)}");
+            await Task.Delay(300);
+            var result = await RunAsync(TimeSpan.FromSeconds(30), "segments", "list", "--config", configPath, "--json");
+            if (result.ExitCode == 0)
+                listed = System.Text.Json.JsonSerializer.Deserialize<List<Edge.Agent.Cli.SegmentsCommand.SegmentJson>>(result.Stdout, Edge.Agent.Cli.CliJson.Options)!;
+        }
+        return listed;
+    }
+
     /// <summary>Starts `edge` and returns the running process; its output is drained so it never blocks on a full pipe.</summary>
     public static Process Start(Action<string>? onLine, params string[] args)
     {
