@@ -79,6 +79,9 @@ public sealed class EdgeIndex : IDisposable
 
     public IReadOnlyList<SegmentRecord> AllSegments() => _segments.FindAll().ToList();
 
+    /// <summary>Every segment, streamed: for whole-index passes (reconcile) that must not hold months of records in memory.</summary>
+    public IEnumerable<SegmentRecord> EnumerateSegments() => _segments.FindAll();
+
     public int CountSegments() => _segments.Count(s => s.State != SegmentState.Purged);
 
     public SegmentRecord? LastSegment(string camera)

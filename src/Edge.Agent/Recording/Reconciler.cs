@@ -77,26 +77,32 @@ public sealed class Reconciler(EdgeIndex index, string stagingRoot, VolumeSet vo
             }
         }
 
-        int missing = 0;
-        foreach (var segment in index.AllSegments())
+        // Streamed, with the few changes collected and applied after: months of records are never all in memory,
+        // and nothing writes while the query is open.
+        var purgedWithFile = new List<SegmentRecord>();
+        var missing = new List<SegmentRecord>();
+        foreach (var segment in index.EnumerateSegments())
         {
             if (segment.State == SegmentState.Purged)
             {
-                // Crypto-erased, but the crash came before the unlink: finish the purge.
-                if (File.Exists(segment.FullPath)) File.Delete(segment.FullPath);
-                continue;
+                if (File.Exists(segment.FullPath)) purgedWithFile.Add(segment);
             }
-            if (segment.State == SegmentState.Stored && present.Contains(segment.Volume)
-                && !onDisk.Contains(segment.FullPath) && !File.Exists(segment.FullPath))
+            else if (segment.State == SegmentState.Stored && present.Contains(segment.Volume)
+                     && !onDisk.Contains(segment.FullPath) && !File.Exists(segment.FullPath))
             {
-                segment.State = SegmentState.Missing;
-                index.UpdateSegment(segment);
-                logger.LogError("reconcile: segment {Id} of camera {Camera} at {Start:o}: file {File} is missing; marked missing",
-                    segment.Id, segment.Camera, segment.StartUtc, segment.FullPath);
-                missing++;
+                missing.Add(segment);
             }
         }
-        return new ReconcileReport(quarantined, partials, published, missing, unknown);
+        // Crypto-erased, but the crash came before the unlink: finish the purge.
+        foreach (var segment in purgedWithFile) File.Delete(segment.FullPath);
+        foreach (var segment in missing)
+        {
+            segment.State = SegmentState.Missing;
+            index.UpdateSegment(segment);
+            logger.LogError("reconcile: segment {Id} of camera {Camera} at {Start:o}: file {File} is missing; marked missing",
+                segment.Id, segment.Camera, segment.StartUtc, segment.FullPath);
+        }
+        return new ReconcileReport(quarantined, partials, published, missing.Count, unknown);
     }
 
     private static string HashOf(string path)
