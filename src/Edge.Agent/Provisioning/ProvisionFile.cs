@@ -103,7 +103,8 @@ public static class ProvisionFile
         else if (top["config"] is not JsonObject c) problems.Add("config: must be a JSON object (the edge.json of this box)");
         else
         {
-            config = (JsonObject)c.DeepClone();
+            config = BoxDefaults();
+            Merge(config, (JsonObject)c.DeepClone());
             if (config.ContainsKey("sealing"))
                 problems.Add("config.sealing: leave it out: the owner key goes in sealing.ownerPublicKey at the top of the provision file, and provisioning writes config.sealing itself");
             else if (ownerPem is not null && ConfigKnowsSealing) config["sealing"] = new JsonObject { ["ownerPublicKey"] = BoxPaths.OwnerPublicKey };
@@ -122,6 +123,31 @@ public static class ProvisionFile
     /// writing `sealing` into edge.json would make the file invalid (unknown key).
     /// </summary>
     internal static bool ConfigKnowsSealing => typeof(EdgeConfig).GetProperty("Sealing") is not null;
+
+    /// <summary>packaging/edge.default.json, built in: the box's paths and defaults under the provision file's config.</summary>
+    public static JsonObject BoxDefaults()
+    {
+        using var stream = typeof(ProvisionFile).Assembly.GetManifestResourceStream("edge.default.json")
+            ?? throw new InvalidOperationException("edge.default.json is not built into this edge (see Edge.Agent.csproj)");
+        return JsonNode.Parse(stream, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip })!.AsObject();
+    }
+
+    /// <summary>Lays <paramref name="over"/> onto <paramref name="under"/>: objects merge key by key, anything else replaces.</summary>
+    internal static void Merge(JsonObject under, JsonObject over)
+    {
+        foreach (var (key, value) in over.ToList())
+        {
+            over.Remove(key);
+            // edge.json keys are case-insensitive: "Storage" over "storage" must merge, not make two keys.
+            var existing = under.Select(p => p.Key).FirstOrDefault(k => string.Equals(k, key, StringComparison.OrdinalIgnoreCase));
+            if (existing is not null && under[existing] is JsonObject target && value is JsonObject source) Merge(target, source);
+            else
+            {
+                if (existing is not null) under.Remove(existing);
+                under[key] = value;
+            }
+        }
+    }
 
     private static string ThisVersion => "edge " + (typeof(ProvisionFile).Assembly.GetName().Version?.ToString(3) ?? "?");
 

@@ -187,6 +187,24 @@ public sealed class Provisioning_Tests : IDisposable
     }
 
     [Fact]
+    public void The_config_is_laid_over_the_box_defaults_so_a_short_file_gets_the_box_paths()
+    {
+        var file = GoodFile();
+        var config = file["config"]!.AsObject();
+        config.Remove("storage");
+        config["Retention"] = new JsonObject { ["days"] = 90 };
+        Write(file);
+
+        var plan = ProvisionFile.Load(ProvisionPath, TimeProvider.System);
+
+        Assert.Equal(["/srv/edge/usb", "/var/lib/edge/video"], plan.Settings.Volumes);
+        Assert.Equal("/run/edge/staging", plan.Settings.StagingDirectory);
+        Assert.Equal("/usr/bin/ffmpeg", plan.Settings.FfmpegPath);
+        Assert.Equal(90, plan.Settings.RetentionDays);
+        Assert.Equal(10, plan.Settings.Raw.Retention.MinFreePercent);
+    }
+
+    [Fact]
     public void Running_it_again_keeps_the_index_key_and_device_key_and_updates_the_config()
     {
         var file = GoodFile();
