@@ -36,7 +36,11 @@ public static class ProvisionFile
     private static readonly string[] CertificateKeys = ["brokerCa", "client", "clientKey"];
 
     /// <summary>Reads and checks the file. Throws <see cref="ProvisionException"/> with every problem found.</summary>
-    public static ProvisionPlan Load(string path, TimeProvider time)
+    /// <param name="clockTrusted">
+    /// False on the box at first boot: a Pi without an RTC may not have the right time yet, so certificate dates are
+    /// then reported as notes, not problems. True on the technician's laptop (`--check`).
+    /// </param>
+    public static ProvisionPlan Load(string path, TimeProvider time, bool clockTrusted = true)
     {
         var fullPath = Path.GetFullPath(path);
         string text;
@@ -45,10 +49,10 @@ public static class ProvisionFile
         {
             throw new ProvisionException(fullPath, [$"cannot read the provision file: {e.Message}"]);
         }
-        return Parse(text, fullPath, time);
+        return Parse(text, fullPath, time, clockTrusted);
     }
 
-    public static ProvisionPlan Parse(string json, string sourcePath, TimeProvider time)
+    public static ProvisionPlan Parse(string json, string sourcePath, TimeProvider time, bool clockTrusted = true)
     {
         JsonNode? root;
         try
@@ -94,7 +98,7 @@ public static class ProvisionFile
             ca = String(certificates, "brokerCa", "certificates.brokerCa", problems);
             client = String(certificates, "client", "certificates.client", problems);
             clientKey = String(certificates, "clientKey", "certificates.clientKey", problems);
-            CheckCertificates(ca, client, clientKey, time, problems);
+            CheckCertificates(ca, client, clientKey, time, clockTrusted ? problems : notes, problems);
         }
 
         EdgeSettings? settings = null;
@@ -206,7 +210,8 @@ public static class ProvisionFile
         }
     }
 
-    private static void CheckCertificates(string? ca, string? client, string? clientKey, TimeProvider time, List<string> problems)
+    /// <param name="dateProblems">where certificate-date problems go: <paramref name="problems"/>, or notes when the clock is not trusted.</param>
+    private static void CheckCertificates(string? ca, string? client, string? clientKey, TimeProvider time, List<string> dateProblems, List<string> problems)
     {
         var now = time.GetUtcNow();
         if (ca is not null)
@@ -216,7 +221,7 @@ public static class ProvisionFile
                 var all = new X509Certificate2Collection();
                 all.ImportFromPem(ca);
                 if (all.Count == 0) problems.Add("certificates.brokerCa: no '-----BEGIN CERTIFICATE-----' block found; expected the broker's CA certificate in PEM");
-                foreach (var cert in all) CheckValidity(cert, "certificates.brokerCa", now, problems);
+                foreach (var cert in all) CheckValidity(cert, "certificates.brokerCa", now, dateProblems);
             }
             catch (CryptographicException e)
             {
@@ -245,7 +250,7 @@ public static class ProvisionFile
         }
         using (certificate)
         {
-            CheckValidity(certificate, "certificates.client", now, problems);
+            CheckValidity(certificate, "certificates.client", now, dateProblems);
             try
             {
                 using var paired = X509Certificate2.CreateFromPem(client, clientKey);

@@ -187,6 +187,19 @@ public sealed class Provisioning_Tests : IDisposable
     }
 
     [Fact]
+    public void On_the_box_whose_clock_may_be_wrong_certificate_dates_are_noted_not_refused()
+    {
+        var file = GoodFile();
+        Write(file);
+        var longAgo = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(new DateTimeOffset(2020, 1, 1, 0, 0, 0, TimeSpan.Zero));
+
+        var plan = ProvisionFile.Load(ProvisionPath, longAgo, clockTrusted: false);
+
+        Assert.Contains(plan.Notes, n => n.StartsWith("certificates.client: certificate 'CN=box-1' is valid only from "));
+        Assert.Throws<ProvisionException>(() => ProvisionFile.Load(ProvisionPath, longAgo, clockTrusted: true));
+    }
+
+    [Fact]
     public void The_config_is_laid_over_the_box_defaults_so_a_short_file_gets_the_box_paths()
     {
         var file = GoodFile();
