@@ -96,6 +96,25 @@ public sealed class Package_Tests(PackageFixture package, ITestOutputHelper outp
     }
 
     [Fact]
+    public async Task The_arm64_build_provisions_a_scratch_root_under_qemu()
+    {
+        // Exercises the arm64 build's own key creation and directory fsyncs (where an x86-only flag once broke).
+        var boot = Path.Combine(_scratch, "boot");
+        var root = Path.Combine(_scratch, "root");
+        System.IO.Directory.CreateDirectory(boot);
+        System.IO.Directory.CreateDirectory(Path.Combine(root, "var/lib/edge/video"));
+        File.Copy(Example, Path.Combine(boot, "edge-provision.json"));
+
+        var result = await Arm64Async(TimeSpan.FromMinutes(1), "provision", "--file", Path.Combine(boot, "edge-provision.json"), "--root", root);
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.False(File.Exists(Path.Combine(boot, "edge-provision.json")));
+        Assert.Equal(32, new FileInfo(Path.Combine(root, "var/lib/edge/keys/index.key")).Length);
+        Assert.True(File.Exists(Path.Combine(root, "var/lib/edge/video/.edge-volume")));
+        Assert.StartsWith("edge provision result\r\nOK: provisioned site tokyo-hq", File.ReadAllText(Path.Combine(boot, "edge-provision.result.txt")));
+    }
+
+    [Fact]
     public async Task The_arm64_build_records_a_demo_site_under_qemu()
     {
         var result = await Arm64Async(TimeSpan.FromMinutes(3), "demo", "--seconds", "20", "--dir", Path.Combine(_scratch, "demo"));
