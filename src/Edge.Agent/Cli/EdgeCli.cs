@@ -170,6 +170,14 @@ public static class EdgeCli
             init.SetAction((parse, ct) => VolumesCommand.InitAsync(parse.GetValue(path)!, context, ct));
             root.Add(new Command("volumes", "Storage volumes") { init });
         }
+        {
+            var file = new Option<FileInfo?>("--file") { Description = $"The provision file (default: {Edge.Agent.Provisioning.ProvisionFile.DefaultPath})" };
+            var rootDir = new Option<DirectoryInfo?>("--root") { Description = "Install into this directory instead of / (for testing an image)" };
+            var check = new Option<FileInfo?>("--check") { Description = "Only check this provision file and list every problem (on the technician's laptop, before flashing)" };
+            var provision = new Command("provision", "First boot: install the boot partition's edge-provision.json (config, keys, volumes), then remove it") { file, rootDir, check };
+            provision.SetAction((parse, ct) => ProvisionCommand.RunAsync(parse.GetValue(file), parse.GetValue(rootDir), parse.GetValue(check), context, ct));
+            root.Add(provision);
+        }
         return root;
     }
 }

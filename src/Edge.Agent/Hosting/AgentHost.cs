@@ -29,6 +29,7 @@ public static class AgentHost
         });
         builder.Logging.ClearProviders();
         if (configureLogging is not null) configureLogging(builder.Logging);
+        else if (JournalLoggerProvider.IsAvailable) builder.Logging.AddProvider(new JournalLoggerProvider()); // under systemd: structured fields
         else builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; o.UseUtcTimestamp = false; });
         builder.Logging.SetMinimumLevel(LogLevel.Information);
 
@@ -45,6 +46,7 @@ public static class AgentHost
         builder.Services.AddHostedService(sp => sp.GetRequiredService<RetentionService>());
         builder.Services.AddSingleton<RecordingService>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<RecordingService>());
+        builder.Services.AddSystemdWatchdog();
         builder.Services.AddHostedService(sp => new ControlSocketService(
             settings.IndexDirectory,
             (args, context) => EdgeCli.InvokeAsync(args, context),

@@ -47,6 +47,10 @@ public sealed class RecordingService : BackgroundService
 
     public IReadOnlyDictionary<string, CameraRecorder> Recorders => _recorders;
 
+    /// <summary>Each camera's supervising task once recording has begun (empty before); the systemd watchdog checks they are alive.</summary>
+    public IReadOnlyDictionary<string, Task> RecorderTasks => _recorderTasks;
+    private volatile IReadOnlyDictionary<string, Task> _recorderTasks = new Dictionary<string, Task>();
+
     public ReconcileReport? LastReconcile { get; private set; }
 
     public long SegmentsSealed => Interlocked.Read(ref _segmentsSealed);
@@ -118,7 +122,8 @@ public sealed class RecordingService : BackgroundService
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var recorders = _recorders.Values.Select(r => Task.Run(() => r.RunAsync(stoppingToken), CancellationToken.None)).ToArray();
+        _recorderTasks = _recorders.ToDictionary(r => r.Key, r => Task.Run(() => r.Value.RunAsync(stoppingToken), CancellationToken.None));
+        var recorders = _recorderTasks.Values.ToArray();
         // When every recorder has stopped (each finishes its last segment on 'q'), nothing more can arrive.
         _ = Task.WhenAll(recorders).ContinueWith(_ => _signals.Writer.TryComplete(), TaskScheduler.Default);
 

@@ -7,7 +7,10 @@ namespace Edge.Agent.Index.Storage;
 internal static partial class DirectorySync
 {
     private const int O_RDONLY = 0;
-    private const int O_DIRECTORY = 0x10000; // Linux value on x86-64 and arm64 alike
+    // Differs by architecture: 0200000 on x86-64, 040000 on arm64 (where 0200000 is O_DIRECT, and open() of a
+    // directory with it fails with EINVAL: found running the arm64 build under qemu).
+    private static readonly int O_DIRECTORY =
+        RuntimeInformation.ProcessArchitecture is Architecture.Arm64 or Architecture.Arm ? 0x4000 : 0x10000;
 
     [DllImport("libc", SetLastError = true, EntryPoint = "open")]
     private static extern int Open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags);
