@@ -88,7 +88,9 @@ public static partial class EdgeConfigValidator
         if (trust is null) problems.Add($"clock.trust: unknown value '{config.Clock.Trust}' (expected auto, always or never)");
 
         var doors = config.Doors ?? [];
-        foreach (var problem in DoorDefinitionValidator.Validate(doors, cameras.Select(c => c.Id).ToHashSet(), "doors"))
+        // Every configured camera id counts, even one with its own problems: a door naming it is not wrong too.
+        var cameraIds = (config.Cameras ?? []).Select(c => c.Id).OfType<string>().ToHashSet();
+        foreach (var problem in DoorDefinitionValidator.Validate(doors, cameraIds, "doors"))
             problems.Add(CamelCaseKey(problem));
         GpioDriverKind gpioDriver = GpioDriverKind.Libgpiod;
         try { gpioDriver = GpioControllerFactory.ParseKind(config.Gpio.Driver, "gpio.driver"); }

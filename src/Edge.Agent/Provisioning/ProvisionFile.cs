@@ -87,7 +87,7 @@ public static class ProvisionFile
             if (ownerPem is not null) ownerKeyId = CheckOwnerPublicKey(ownerPem, problems);
         }
         else if (!top.ContainsKey("sealing"))
-            notes.Add("no sealing.ownerPublicKey: footage will not be sealed to an owner key until one is installed");
+            problems.Add("sealing.ownerPublicKey: is required: the owner's public key (the PEM text of owner.pub from `edge keys init-owner`); every segment is sealed to it");
 
         string? ca = null, client = null, clientKey = null;
         if (Object(top, "certificates", "certificates", problems) is { } certificates)
@@ -112,8 +112,28 @@ public static class ProvisionFile
             if (config.ContainsKey("sealing"))
                 problems.Add("config.sealing: leave it out: the owner key goes in sealing.ownerPublicKey at the top of the provision file, and provisioning writes config.sealing itself");
             else if (ownerPem is not null && ConfigKnowsSealing) config["sealing"] = new JsonObject { ["ownerPublicKey"] = BoxPaths.OwnerPublicKey };
-            try { settings = EdgeConfigLoader.Parse(config.ToJsonString(), ConfigPath); }
-            catch (ConfigException e) { problems.AddRange(e.Problems.Select(p => "config." + p)); }
+            // The validator opens the owner key file, which is installed only after validation: validate against a
+            // temporary copy of the key from this file, then keep the box's path in the config that is written.
+            string? ownerCopy = ownerPem is not null && ownerKeyId is not null ? Path.Combine(Path.GetTempPath(), $"edge-provision-{Guid.NewGuid():N}.pub") : null;
+            try
+            {
+                var checkedConfig = (JsonObject)config.DeepClone();
+                if (ownerCopy is not null && checkedConfig["sealing"] is JsonObject checkedSealing)
+                {
+                    File.WriteAllText(ownerCopy, ownerPem);
+                    checkedSealing["ownerPublicKey"] = ownerCopy;
+                }
+                settings = EdgeConfigLoader.Parse(checkedConfig.ToJsonString(), ConfigPath) with { OwnerPublicKeyFile = BoxPaths.OwnerPublicKey };
+            }
+            catch (ConfigException e)
+            {
+                // Without the owner key the validator's own "sealing.ownerPublicKey: is required" repeats the problem above.
+                problems.AddRange(e.Problems.Where(p => ownerPem is not null || !p.StartsWith("sealing.", StringComparison.Ordinal)).Select(p => "config." + p));
+            }
+            finally
+            {
+                if (ownerCopy is not null) File.Delete(ownerCopy);
+            }
             if (ownerPem is not null && !ConfigKnowsSealing)
                 notes.Add($"this edge build does not read sealing from edge.json yet: owner.pub is installed at {BoxPaths.OwnerPublicKey} but not used");
         }

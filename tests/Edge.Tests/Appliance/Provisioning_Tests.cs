@@ -53,7 +53,7 @@ public sealed class Provisioning_Tests : IDisposable
                 ["deviceId"] = "box-1",
                 ["timeZone"] = "Asia/Tokyo",
                 ["cameras"] = new JsonArray(new JsonObject { ["id"] = "cam1", ["source"] = new JsonObject { ["type"] = "testPattern" } }),
-                ["doors"] = new JsonArray(new JsonObject { ["id"] = "door-1", ["contactPin"] = 17, ["cameras"] = new JsonArray("cam1") }),
+                ["doors"] = new JsonArray(new JsonObject { ["id"] = "door-1", ["contactPin"] = 17, ["contactClosedLevel"] = "low", ["cameras"] = new JsonArray("cam1") }),
                 ["storage"] = new JsonObject { ["volumes"] = new JsonArray(new JsonObject { ["path"] = "/srv/edge/usb" }, new JsonObject { ["path"] = "/var/lib/edge/video" }) },
             },
             ["sealing"] = new JsonObject { ["ownerPublicKey"] = owner.ExportSubjectPublicKeyInfoPem() },
@@ -107,7 +107,7 @@ public sealed class Provisioning_Tests : IDisposable
         Assert.Equal(Octal("640"), Mode(config));
         Assert.Equal(Octal("750"), Mode(InRoot("/etc/edge")));
         Assert.Equal(Octal("700"), Mode(InRoot("/var/lib/edge/keys")));
-        var settings = EdgeConfigLoader.Parse(File.ReadAllText(config), "/etc/edge/edge.json");
+        var settings = EdgeConfigLoader.Parse(InstalledConfigText(), "/etc/edge/edge.json");
         Assert.Equal("box-1", settings.DeviceId);
         Assert.Equal("door-1", JsonNode.Parse(File.ReadAllText(config))!["doors"]![0]!["id"]!.GetValue<string>()); // passed through
 
@@ -227,6 +227,7 @@ public sealed class Provisioning_Tests : IDisposable
         var deviceKey = File.ReadAllText(InRoot("/var/lib/edge/keys/device.key"));
 
         file["config"]!["cameras"]![0]!["id"] = "cam-renamed";
+        file["config"]!["doors"]![0]!["cameras"] = new JsonArray("cam-renamed");
         Write(file);
         var second = Provision();
 
@@ -234,7 +235,7 @@ public sealed class Provisioning_Tests : IDisposable
         Assert.Equal(indexKey, File.ReadAllBytes(InRoot("/var/lib/edge/keys/index.key")));
         Assert.Equal(deviceKey, File.ReadAllText(InRoot("/var/lib/edge/keys/device.key")));
         Assert.Contains("kept (it already existed)", ResultText);
-        Assert.Equal("cam-renamed", EdgeConfigLoader.Load(InRoot("/etc/edge/edge.json")).Cameras[0].Id);
+        Assert.Equal("cam-renamed", EdgeConfigLoader.Parse(InstalledConfigText(), "/etc/edge/edge.json").Cameras[0].Id);
         Assert.Empty(Directory.EnumerateFiles(InRoot("/var/lib/edge/keys"), "*.tmp-*"));
     }
 
@@ -273,6 +274,10 @@ public sealed class Provisioning_Tests : IDisposable
         p.WaitForExit();
         return text;
     }
+
+    /// <summary>The installed edge.json, with the owner key's box path pointed into the scratch root so it validates here.</summary>
+    private string InstalledConfigText() => File.ReadAllText(InRoot("/etc/edge/edge.json"))
+        .Replace("/var/lib/edge/keys/owner.pub", InRoot("/var/lib/edge/keys/owner.pub"));
 
     [Fact]
     public async Task Check_lists_every_problem_with_exit_code_2_and_accepts_a_good_file()

@@ -200,6 +200,9 @@ public sealed class SystemdWatchdog_Tests(ITestOutputHelper output) : IDisposabl
             Directory.CreateDirectory(Path.Combine(site, "volume"));
             Edge.Agent.Storage.VolumeMarker.Write(Path.Combine(site, "volume"), TimeProvider.System);
             var camera = TestSite.TestPatternCamera("cam1", segmentSeconds: 300);
+            // The box seals to an owner key (the private half would stay at the central office; here it is unused).
+            Edge.Agent.Sealing.OwnerKeys.CreatePair(Path.Combine(site, "owner"), passphrase: null);
+            File.Delete(Path.Combine(site, "owner", "owner.key"));
             File.WriteAllText(Path.Combine(site, "edge.json"), new JsonObject
             {
                 ["siteId"] = "test-site", ["deviceId"] = "box-1",
@@ -207,6 +210,7 @@ public sealed class SystemdWatchdog_Tests(ITestOutputHelper output) : IDisposabl
                 ["storage"] = new JsonObject { ["volumes"] = new JsonArray(new JsonObject { ["path"] = "volume" }), ["stagingDirectory"] = "staging" },
                 ["index"] = new JsonObject { ["directory"] = "index", ["keyFile"] = "keys/index.key" },
                 ["clock"] = new JsonObject { ["trust"] = "always" },
+                ["sealing"] = new JsonObject { ["ownerPublicKey"] = "owner/owner.pub" },
             }.ToJsonString());
 
             var info = EdgeProcess.StartInfo("run", "--config", Path.Combine(site, "edge.json"));
