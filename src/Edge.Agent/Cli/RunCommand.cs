@@ -1,6 +1,7 @@
 using Edge.Agent.Configuration;
 using Edge.Agent.Hosting;
 using Edge.Agent.Index;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
 namespace Edge.Agent.Cli;
@@ -13,9 +14,29 @@ public static class RunCommand
         using var index = await OpenWaitingForReadersAsync(settings, context, cancellationToken).ConfigureAwait(false);
         index.Audit(new AuditRecord { AtUtc = context.Time.GetUtcNow().UtcDateTime, Action = "agent_start", User = Environment.UserName, Detail = $"config {settings.ConfigPath}" });
         using var host = AgentHost.Build(settings, index, context.Time);
-        await host.RunAsync(cancellationToken).ConfigureAwait(false);
-        index.Audit(new AuditRecord { AtUtc = context.Time.GetUtcNow().UtcDateTime, Action = "agent_stop", User = Environment.UserName, Detail = "clean shutdown" });
-        return EdgeCli.ExitOk;
+        try
+        {
+            await host.RunAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException and not IndexException and not ConfigException)
+        {
+            // A service that cannot start (no GPIO chip, an unreadable scenario file...): one line, not a stack trace.
+            context.Err.WriteLine($"edge: the agent could not start: {e.GetBaseException().Message}");
+            index.Audit(new AuditRecord { AtUtc = context.Time.GetUtcNow().UtcDateTime, Action = "agent_stop", User = Environment.UserName, Detail = "failed to start: " + e.GetBaseException().Message });
+            return EdgeCli.ExitFailure;
+        }
+        // A service that failed stopped the host (BackgroundServiceExceptionBehavior.StopHost): say so, and exit
+        // non-zero, so systemd's Restart= and a technician both see a failure, not a clean stop.
+        var failed = host.Services.GetServices<IHostedService>().OfType<BackgroundService>()
+            .Where(s => s.ExecuteTask is { IsFaulted: true }).ToList();
+        foreach (var service in failed)
+            context.Err.WriteLine($"edge: {service.GetType().Name} failed: {service.ExecuteTask!.Exception!.GetBaseException().Message}");
+        index.Audit(new AuditRecord
+        {
+            AtUtc = context.Time.GetUtcNow().UtcDateTime, Action = "agent_stop", User = Environment.UserName,
+            Detail = failed.Count == 0 ? "clean shutdown" : $"stopped by a failure of {string.Join(", ", failed.Select(s => s.GetType().Name))}",
+        });
+        return failed.Count == 0 ? EdgeCli.ExitOk : EdgeCli.ExitFailure;
     }
 
     /// <summary>How long the agent waits for a reader (`edge segments list` run while no agent was up) to let go of the index.</summary>

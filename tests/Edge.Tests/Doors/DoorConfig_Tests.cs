@@ -37,3 +37,23 @@ public class DoorConfig_Tests(ITestOutputHelper output)
         Assert.Contains(expected, result.Stderr);
     }
 }
+
+public class AgentStartFailure_Tests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task A_door_on_a_machine_without_libgpiod_stops_edge_run_with_one_line_that_says_what_to_do()
+    {
+        await using var site = new TestSite(output, (config, _) =>
+        {
+            config["doors"] = new JsonArray(new JsonObject { ["id"] = "server-room", ["contactPin"] = 17, ["contactClosedLevel"] = "low" });
+            config["gpio"] = new JsonObject { ["driver"] = "libgpiod" }; // this machine has no GPIO chip
+        }, TestSite.TestPatternCamera("cam1"));
+
+        var result = await EdgeProcess.RunAsync(TimeSpan.FromSeconds(60), "run", "--config", site.ConfigPath);
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.StartsWith("edge: the agent could not start:", result.Stderr);
+        Assert.Contains("simulated", result.Stderr);
+        Assert.DoesNotContain("   at ", result.Stderr); // no stack trace
+    }
+}
