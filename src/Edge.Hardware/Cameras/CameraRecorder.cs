@@ -153,6 +153,14 @@ public sealed class CameraRecorder
                 return;
             }
             string fileName = string.Join(',', parts[..^2]);
+            if (end <= start)
+            {
+                // ffmpeg closes an empty segment when it is stopped right after a cut: there is no footage to keep.
+                _lastAnnounced = SequenceNumberOf(fileName) ?? _lastAnnounced + 1;
+                await owner._signals.WriteAsync(new SegmentTorn(owner._camera.Id, Path.Combine(owner._stagingDirectory, fileName),
+                    $"ffmpeg announced an empty segment ({start:0.###}–{end:0.###} s)")).ConfigureAwait(false);
+                return;
+            }
             var now = owner._time.GetUtcNow();
             // The wall clock of a segment is anchored to the moment the first segment of this run was announced;
             // later segments follow the media clock so they stay exactly contiguous. A drift beyond 2 s (a stalled
