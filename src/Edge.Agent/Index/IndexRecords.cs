@@ -59,8 +59,6 @@ public static class EventKinds
     public const string Reconcile = "reconcile";
     public const string StorageFailover = "storage_failover";
     public const string RetentionEmergency = "retention_emergency";
-    public const string AgentStarted = "agent_started";
-    public const string AgentStopped = "agent_stopped";
 }
 
 public sealed class EventRecord
