@@ -23,7 +23,7 @@ public sealed class EdgeConfig
     public ClockConfig Clock { get; set; } = new();
     public GpioConfig Gpio { get; set; } = new();
     public SealingConfig Sealing { get; set; } = new();
-    public JsonElement? Sync { get; set; }
+    public SyncConfig? Sync { get; set; }
 }
 
 public sealed class CameraConfig
@@ -119,4 +119,22 @@ public sealed class FlagsConfig
     public TimeSpan PreRoll { get; set; } = TimeSpan.FromSeconds(10);
     /// <summary>...until this long after it closed.</summary>
     public TimeSpan PostRoll { get; set; } = TimeSpan.FromSeconds(30);
+}
+
+/// <summary>MQTT sync to the central (docs/protocol.md). Absent: nothing leaves the box.</summary>
+public sealed class SyncConfig
+{
+    public string? Broker { get; set; }
+    public string? CaFile { get; set; }
+    public string? CertFile { get; set; }
+    public string? KeyFile { get; set; }
+    public string? Username { get; set; }
+    public string? PasswordFile { get; set; }
+    public string? CommandPublicKey { get; set; }
+    public double HealthSeconds { get; set; } = 60;
+    public double KeepAliveSeconds { get; set; } = 15;
+    public int ClipChunkBytes { get; set; } = 64 * 1024;
+    public int ClipBandwidthKbps { get; set; } = 1000;
+    public long OutboxMaxBytes { get; set; } = 256L << 20;
+    public double CommandMaxAgeSeconds { get; set; } = 300;
 }

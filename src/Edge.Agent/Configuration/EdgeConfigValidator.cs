@@ -113,6 +113,8 @@ public static partial class EdgeConfigValidator
             catch (Sealing.OwnerKeyException e) { problems.Add($"sealing.ownerPublicKey: {e.Message}"); }
         }
 
+        var sync = config.Sync is null ? null : ValidateSync(config.Sync, Abs, problems);
+
         if (problems.Count > 0) throw new ConfigException(configPath, problems);
 
         return new EdgeSettings(configPath, siteId, deviceId, zone, cameras, volumes,
@@ -121,6 +123,58 @@ public static partial class EdgeConfigValidator
             new GpioSettings(gpioDriver, config.Gpio.ChipLabel, scenario), config)
         {
             OwnerPublicKeyFile = ownerPublicKey,
+            Sync = sync,
+        };
+    }
+
+    private static Edge.Sync.SyncOptions? ValidateSync(SyncConfig sync, Func<string, string> abs, List<string> problems)
+    {
+        int before = problems.Count;
+        Uri? broker = null;
+        if (string.IsNullOrWhiteSpace(sync.Broker))
+            problems.Add("sync.broker: is required (mqtts://host:8883, or mqtt://host:1883 on a trusted network)");
+        else if (!Uri.TryCreate(sync.Broker, UriKind.Absolute, out broker) || broker.Scheme is not ("mqtt" or "mqtts") || broker.Host.Length == 0)
+            problems.Add($"sync.broker: '{sync.Broker}' is not an mqtt:// or mqtts:// URL with a host");
+        string? File(string? value, string key)
+        {
+            if (string.IsNullOrWhiteSpace(value)) return null;
+            var path = abs(value);
+            if (!System.IO.File.Exists(path)) problems.Add($"sync.{key}: {path} does not exist");
+            return path;
+        }
+        var ca = File(sync.CaFile, "caFile");
+        var cert = File(sync.CertFile, "certFile");
+        var key = File(sync.KeyFile, "keyFile");
+        var password = File(sync.PasswordFile, "passwordFile");
+        var commandKey = File(sync.CommandPublicKey, "commandPublicKey");
+        if ((cert is null) != (key is null))
+            problems.Add("sync.certFile: certFile and keyFile go together (a client certificate needs its key)");
+        if ((ca is not null || cert is not null) && broker is { Scheme: "mqtt" })
+            problems.Add("sync.broker: certificates are configured but the broker URL is mqtt:// (use mqtts:// for TLS)");
+        if (password is not null && string.IsNullOrWhiteSpace(sync.Username))
+            problems.Add("sync.username: is required when sync.passwordFile is set");
+        if (sync.HealthSeconds is < 1 or > 86400) problems.Add($"sync.healthSeconds: must be from 1 to 86400 (found {sync.HealthSeconds})");
+        if (sync.KeepAliveSeconds is < 1 or > 3600) problems.Add($"sync.keepAliveSeconds: must be from 1 to 3600 (found {sync.KeepAliveSeconds})");
+        if (sync.ClipChunkBytes is < 1024 or > 1 << 20) problems.Add($"sync.clipChunkBytes: must be from 1024 to 1048576 (found {sync.ClipChunkBytes})");
+        if (sync.ClipBandwidthKbps < 0) problems.Add($"sync.clipBandwidthKbps: must not be negative; 0 means no cap (found {sync.ClipBandwidthKbps})");
+        if (sync.OutboxMaxBytes < 1 << 20) problems.Add($"sync.outboxMaxBytes: must be at least 1048576 (found {sync.OutboxMaxBytes})");
+        if (sync.CommandMaxAgeSeconds is < 1 or > 86400) problems.Add($"sync.commandMaxAgeSeconds: must be from 1 to 86400 (found {sync.CommandMaxAgeSeconds})");
+        if (problems.Count > before) return null;
+        return new Edge.Sync.SyncOptions
+        {
+            Broker = broker!,
+            CaFile = ca,
+            CertFile = cert,
+            KeyFile = key,
+            Username = string.IsNullOrWhiteSpace(sync.Username) ? null : sync.Username,
+            PasswordFile = password,
+            CommandPublicKeyFile = commandKey,
+            HealthInterval = TimeSpan.FromSeconds(sync.HealthSeconds),
+            KeepAlive = TimeSpan.FromSeconds(sync.KeepAliveSeconds),
+            ClipChunkBytes = sync.ClipChunkBytes,
+            ClipBandwidthKbps = sync.ClipBandwidthKbps,
+            OutboxMaxBytes = sync.OutboxMaxBytes,
+            CommandMaxAge = TimeSpan.FromSeconds(sync.CommandMaxAgeSeconds),
         };
     }
 

@@ -28,6 +28,9 @@ public sealed record EdgeSettings(
     /// <summary>sealing.ownerPublicKey as an absolute path, checked to be a P-256 public key; null: segments are not encrypted.</summary>
     public string? OwnerPublicKeyFile { get; init; }
 
+    /// <summary>The `sync` section, validated; null: sync is off and nothing leaves the box.</summary>
+    public Edge.Sync.SyncOptions? Sync { get; init; }
+
     public CameraSpec? FindCamera(string id) => Cameras.FirstOrDefault(c => c.Id == id);
 
     /// <summary>A time for people: in the site's time zone, ISO 8601 with its offset.</summary>

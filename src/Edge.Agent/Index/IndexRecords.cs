@@ -80,8 +80,13 @@ public sealed class AuditRecord
     public long Id { get; set; }
     public DateTime AtUtc { get; set; }
     public string Action { get; set; } = "";
+    /// <summary>The Unix user (or "central" / "agent") on whose behalf the action ran.</summary>
     public string User { get; set; } = "";
     public string Detail { get; set; } = "";
+    /// <summary>Why footage was accessed or handed over (an export's reason), where it applies.</summary>
+    public string? Purpose { get; set; }
+    /// <summary>Who received footage (police station, prosecutor's office, court), where it applies.</summary>
+    public string? Recipient { get; set; }
 }
 
 public sealed class SettingRecord
