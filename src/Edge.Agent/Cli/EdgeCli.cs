@@ -121,6 +121,7 @@ public static class EdgeCli
             SegmentsOpenCommand.Register(segments, context, ConfigOption, JsonOption);
             root.Add(segments);
             root.Add(KeysCommand.Build(context));
+            root.Add(ExportCommand.Build(context));
         }
         {
             var config = ConfigOption();

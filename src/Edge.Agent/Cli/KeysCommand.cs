@@ -1,6 +1,8 @@
 // `edge keys init-owner --out DIR`: makes the owner's key pair. Run it on the owner's machine, not on the box: only
 // DIR/owner.pub goes to the box (edge.json: sealing.ownerPublicKey); DIR/owner.key stays with the owner.
+// `edge keys show --config F`: the box's device signing key (public half and id) and the configured owner key's id.
 using System.CommandLine;
+using Edge.Agent.Configuration;
 using Edge.Agent.Sealing;
 
 namespace Edge.Agent.Cli;
@@ -17,7 +19,43 @@ public static class KeysCommand
             outDir, passphraseFile, noPassphrase,
         };
         init.SetAction((parse, _) => InitOwnerAsync(parse.GetValue(outDir)!, parse.GetValue(passphraseFile), parse.GetValue(noPassphrase), context));
-        return new Command("keys", "The owner's keys: footage is sealed to owner.pub and opens only with owner.key") { init };
+
+        var config = new Option<FileInfo>("--config", "-c") { Description = "Path of edge.json (on a box: /etc/edge/edge.json)", Required = true };
+        var json = new Option<bool>("--json") { Description = "Print one JSON document on stdout instead of text" };
+        var show = new Command("show", "Show the box's device signing key (public key and id) and the configured owner key's id") { config, json };
+        show.SetAction((parse, _) => ShowAsync(parse.GetValue(config)!, parse.GetValue(json), context));
+        return new Command("keys", "Keys: footage is sealed to owner.pub and opens only with owner.key; the box signs with its device key") { init, show };
+    }
+
+    /// <summary>What `keys show --json` prints. ownerKeyId is null when segments are not sealed (no sealing.ownerPublicKey).</summary>
+    public sealed record KeysJson(string DeviceKeyId, string DevicePublicKeyPem, string DevicePublicKeyFile, string? OwnerKeyId, string? OwnerPublicKeyFile);
+
+    public static Task<int> ShowAsync(FileInfo configFile, bool json, CommandContext context)
+    {
+        var settings = EdgeConfigLoader.Load(configFile.FullName);
+        var publicPath = DeviceSigningKey.PublicPathFor(settings.IndexKeyFile);
+        DevicePublicKey device;
+        try { device = DeviceSigningKey.LoadPublic(publicPath); }
+        catch (DeviceKeyException e)
+        {
+            context.Err.WriteLine($"edge: {e.Message}");
+            return Task.FromResult(EdgeCli.ExitFailure);
+        }
+        // The owner key was checked when the configuration was loaded; its id is what segments record.
+        var ownerId = settings.OwnerPublicKeyFile is { } ownerFile ? OwnerKeys.LoadPublic(ownerFile).KeyId : null;
+        var result = new KeysJson(device.KeyId, device.Pem, publicPath, ownerId, settings.OwnerPublicKeyFile);
+        if (json)
+        {
+            CliJson.Write(context.Out, result);
+            return Task.FromResult(EdgeCli.ExitOk);
+        }
+        var o = context.Out;
+        o.WriteLine($"device signing key {result.DeviceKeyId} (ECDSA P-256, {publicPath}):");
+        o.WriteLine(result.DevicePublicKeyPem);
+        o.WriteLine(ownerId is null
+            ? "owner key: none configured (sealing.ownerPublicKey is not set: segments are stored unencrypted)"
+            : $"owner key {ownerId} ({settings.OwnerPublicKeyFile}): segments are sealed to it");
+        return Task.FromResult(EdgeCli.ExitOk);
     }
 
     public static Task<int> InitOwnerAsync(DirectoryInfo dir, FileInfo? passphraseFile, bool noPassphrase, CommandContext context)
@@ -48,6 +86,24 @@ public static class KeysCommand
         {
             context.Err.WriteLine($"edge: {e.Message}");
             return Task.FromResult(EdgeCli.ExitFailure);
+        }
+    }
+}
+
+/// <summary>`edge run` creates the device signing key beside the index key when it is missing (first run).</summary>
+public static class DeviceKeyCheck
+{
+    public static bool EnsureCreated(EdgeSettings settings, CommandContext context)
+    {
+        try
+        {
+            using var key = DeviceSigningKey.LoadOrCreate(DeviceSigningKey.DirectoryFor(settings.IndexKeyFile), out _);
+            return true;
+        }
+        catch (Exception e) when (e is DeviceKeyException or IOException or UnauthorizedAccessException)
+        {
+            context.Err.WriteLine($"edge: device signing key: {e.Message}");
+            return false;
         }
     }
 }

@@ -11,6 +11,7 @@ public static class RunCommand
     public static async Task<int> RunAsync(FileInfo configFile, CommandContext context, CancellationToken cancellationToken)
     {
         var settings = EdgeConfigLoader.Load(configFile.FullName);
+        if (!DeviceKeyCheck.EnsureCreated(settings, context)) return EdgeCli.ExitFailure;
         using var index = await OpenWaitingForReadersAsync(settings, context, cancellationToken).ConfigureAwait(false);
         index.Audit(new AuditRecord { AtUtc = context.Time.GetUtcNow().UtcDateTime, Action = "agent_start", User = Environment.UserName, Detail = $"config {settings.ConfigPath}" });
         using var host = AgentHost.Build(settings, index, context.Time);

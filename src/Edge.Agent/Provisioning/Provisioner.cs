@@ -122,9 +122,12 @@ public sealed class Provisioner(string root, TimeProvider time)
         Own(indexKey, ServiceUser, ServiceGroup);
         lines.Add(indexKeyExisted ? $"index key {indexKey}: kept (it already existed)" : $"index key {indexKey}: created (32 random bytes, 0600)");
 
-        var (deviceKeyId, deviceCreated) = EnsureDeviceKey();
-        lines.Add($"device signing key {BoxPaths.DeviceKey}: {(deviceCreated ? "created" : "kept (it already existed)")} " +
-                  $"(ECDSA P-256, 0600); public key {BoxPaths.DevicePublicKey}, id {deviceKeyId}");
+        // The device signing key lives beside the index key (Sealing/DeviceSigningKey.cs), where `edge run` looks.
+        var deviceKeyPath = Path.Combine(Path.GetDirectoryName(indexKey)!, Edge.Agent.Sealing.DeviceSigningKey.PrivateKeyFileName);
+        var devicePublicPath = Path.Combine(Path.GetDirectoryName(indexKey)!, Edge.Agent.Sealing.DeviceSigningKey.PublicKeyFileName);
+        var (deviceKeyId, deviceCreated) = EnsureDeviceKey(deviceKeyPath, devicePublicPath);
+        lines.Add($"device signing key {deviceKeyPath}: {(deviceCreated ? "created" : "kept (it already existed)")} " +
+                  $"(ECDSA P-256, 0600); public key {devicePublicPath}, id {deviceKeyId}");
 
         foreach (var volume in plan.Settings.Volumes)
         {
@@ -152,9 +155,9 @@ public sealed class Provisioner(string root, TimeProvider time)
     }
 
     /// <summary>The box's own identity key for signing what it reports (ECDSA P-256, PKCS#8 PEM). Created once, then kept.</summary>
-    private (string KeyId, bool Created) EnsureDeviceKey()
+    private (string KeyId, bool Created) EnsureDeviceKey(string deviceKey, string devicePublicKey)
     {
-        var path = InRoot(BoxPaths.DeviceKey);
+        var path = InRoot(deviceKey);
         bool created = false;
         using var key = ECDsa.Create();
         if (File.Exists(path))
@@ -162,18 +165,18 @@ public sealed class Provisioner(string root, TimeProvider time)
             try { key.ImportFromPem(File.ReadAllText(path)); }
             catch (Exception e) when (e is CryptographicException or ArgumentException)
             {
-                throw new IOException($"the device key {BoxPaths.DeviceKey} exists but is not a PEM ECDSA key ({e.Message}); " +
+                throw new IOException($"the device key {deviceKey} exists but is not a PEM ECDSA key ({e.Message}); " +
                                       "it was left as it is. Move it aside if this box may get a new identity, then run `edge provision` again", e);
             }
         }
         else
         {
             key.GenerateKey(ECCurve.NamedCurves.nistP256);
-            WriteFile(BoxPaths.DeviceKey, Encoding.ASCII.GetBytes(key.ExportPkcs8PrivateKeyPem() + "\n"), Mode0600, ServiceUser, ServiceGroup);
+            WriteFile(deviceKey, Encoding.ASCII.GetBytes(key.ExportPkcs8PrivateKeyPem() + "\n"), Mode0600, ServiceUser, ServiceGroup);
             created = true;
         }
         var spki = key.ExportSubjectPublicKeyInfo();
-        WriteFile(BoxPaths.DevicePublicKey, Encoding.ASCII.GetBytes(key.ExportSubjectPublicKeyInfoPem() + "\n"), Mode0644, ServiceUser, ServiceGroup);
+        WriteFile(devicePublicKey, Encoding.ASCII.GetBytes(key.ExportSubjectPublicKeyInfoPem() + "\n"), Mode0644, ServiceUser, ServiceGroup);
         return (Convert.ToHexStringLower(SHA256.HashData(spki))[..16], created);
     }
 
