@@ -2,6 +2,10 @@
 // the sealed segments they were cut from. It is written once, as these exact bytes, and signed over those bytes with
 // the device signing key (manifest.sig, detached). Field names are the contract for whoever checks an export; see
 // docs/design/export.md.
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using Edge.Agent.Cli;
+
 namespace Edge.Agent.Export;
 
 public static class ExportFiles
@@ -9,6 +13,12 @@ public static class ExportFiles
     public const string Manifest = "manifest.json";
     public const string Signature = "manifest.sig";
     public const string Format = "edge-export/v1";
+
+    /// <summary>
+    /// The CLI's JSON style, but with Japanese text and PEM's '+' written as themselves rather than \uXXXX escapes:
+    /// the manifest is read by people (a police officer, a court clerk) as well as by `export verify`.
+    /// </summary>
+    public static readonly JsonSerializerOptions ManifestJson = new(CliJson.Options) { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 }
 
 public sealed record ExportManifest(

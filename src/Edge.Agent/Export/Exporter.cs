@@ -83,7 +83,7 @@ public sealed class Exporter(ExportPlan plan, OwnerPrivateKey ownerKey, DeviceSi
                 new ManifestWindow(Utc(plan.FromUtc), Utc(plan.ToUtc), plan.Settings.ToSiteTime(Utc(plan.FromUtc)), plan.Settings.ToSiteTime(Utc(plan.ToUtc))),
                 cameras, files, plan.ExportedBy, plan.Reason, plan.Recipient, plan.LegalBasis, ownerKey.KeyId,
                 new ManifestTool("edge", ToolVersion), now, plan.Settings.ToSiteTime(now));
-            var manifestBytes = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(manifest, CliJson.Options) + "\n");
+            var manifestBytes = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(manifest, ExportFiles.ManifestJson) + "\n");
             var signature = deviceKey.Sign(manifestBytes);
             if (plan.Encryption is { } wrap)
             {

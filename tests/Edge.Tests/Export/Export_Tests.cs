@@ -46,9 +46,23 @@ public sealed class RecordedSite : IAsyncLifetime
     }
 }
 
-public class Export_Tests(RecordedSite recorded, ITestOutputHelper output) : IClassFixture<RecordedSite>
+public class Export_Tests(RecordedSite recorded, ITestOutputHelper output) : IClassFixture<RecordedSite>, IDisposable
 {
+    private readonly List<string> _temporary = [];
     private TestSite Site => recorded.Site;
+
+    private string TemporaryDirectory(string prefix)
+    {
+        var dir = Directory.CreateTempSubdirectory(prefix).FullName;
+        _temporary.Add(dir);
+        return dir;
+    }
+
+    public void Dispose()
+    {
+        foreach (var dir in _temporary)
+            try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
+    }
 
     private static string Iso(DateTime utc) => DateTime.SpecifyKind(utc, DateTimeKind.Utc).ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
 
@@ -61,14 +75,14 @@ public class Export_Tests(RecordedSite recorded, ITestOutputHelper output) : ICl
         return (from, to, [s[1], s[2], s[3]]);
     }
 
-    private string NewOut(string name) => Path.Combine(Directory.CreateTempSubdirectory("edge-export-out-").FullName, name);
+    private string NewOut(string name) => Path.Combine(TemporaryDirectory("edge-export-out-"), name);
 
     private async Task<EdgeResult> ExportAsync(string outDir, params string[] extra)
     {
         var (from, to, _) = Window();
         string[] args = ["export", "--config", Site.ConfigPath, "--key", Site.OwnerKeys.PrivateKeyPath, "--camera", RecordedSite.Camera,
             "--from", Iso(from), "--to", Iso(to), "--reason", "theft inquiry 2026-123", "--recipient", "Marunouchi police station",
-            "--legal-basis", "Code of Criminal Procedure art. 197(2)", "--out", outDir, .. extra];
+            "--legal-basis", "刑事訴訟法第197条第2項 (捜査関係事項照会)", "--out", outDir, .. extra];
         var result = await Cli.RunAsync(args);
         output.WriteLine(result.Stdout);
         output.WriteLine(result.Stderr);
@@ -129,7 +143,8 @@ public class Export_Tests(RecordedSite recorded, ITestOutputHelper output) : ICl
         Assert.Equal("test-box", manifest.Device.Id);
         Assert.Equal("theft inquiry 2026-123", manifest.Reason);
         Assert.Equal("Marunouchi police station", manifest.Recipient);
-        Assert.Equal("Code of Criminal Procedure art. 197(2)", manifest.LegalBasis);
+        Assert.Equal("刑事訴訟法第197条第2項 (捜査関係事項照会)", manifest.LegalBasis);
+        Assert.Contains("刑事訴訟法第197条第2項", System.Text.Encoding.UTF8.GetString(manifestBytes)); // readable as written, not \u-escaped
         Assert.Equal(Environment.UserName, manifest.ExportedBy.User);
         Assert.Equal(Site.OwnerKeys.KeyId, manifest.OwnerKeyId);
 
@@ -227,7 +242,7 @@ public class Export_Tests(RecordedSite recorded, ITestOutputHelper output) : ICl
         Assert.Contains("FAIL notes.txt: not in the manifest", addedResult.Stdout);
 
         // Pinned to another device's public key: refused even though the manifest's own key verifies.
-        var otherDir = Directory.CreateTempSubdirectory("edge-other-device-").FullName;
+        var otherDir = TemporaryDirectory("edge-other-device-");
         using (DeviceSigningKey.LoadOrCreate(otherDir, out _)) { }
         var pinned = await Cli.RunAsync("export", "verify", outDir, "--device-key", Path.Combine(otherDir, "device.pub"));
         output.WriteLine(pinned.Stdout);
@@ -239,7 +254,7 @@ public class Export_Tests(RecordedSite recorded, ITestOutputHelper output) : ICl
     [Fact]
     public async Task An_export_encrypted_to_a_recipient_key_opens_with_its_private_key_and_verifies()
     {
-        var recipientDir = Directory.CreateTempSubdirectory("edge-recipient-").FullName;
+        var recipientDir = TemporaryDirectory("edge-recipient-");
         var recipient = OwnerKeys.CreatePair(Path.Combine(recipientDir, "keys"), passphrase: null);
         var outDir = NewOut("sealed");
 
@@ -276,7 +291,7 @@ public class Export_Tests(RecordedSite recorded, ITestOutputHelper output) : ICl
     [Fact]
     public async Task An_export_encrypted_with_a_passphrase_opens_only_with_that_passphrase()
     {
-        var dir = Directory.CreateTempSubdirectory("edge-passphrase-").FullName;
+        var dir = TemporaryDirectory("edge-passphrase-");
         var passphrase = Path.Combine(dir, "passphrase");
         File.WriteAllText(passphrase, "usb stick for the court\n");
         var wrongPassphrase = Path.Combine(dir, "wrong");
