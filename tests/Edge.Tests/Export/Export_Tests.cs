@@ -111,6 +111,7 @@ public class Export_Tests(RecordedSite recorded, ITestOutputHelper output) : ICl
         var result = await ExportAsync(outDir, "--json");
 
         Assert.True(result.ExitCode == 0, result.Stderr);
+        Assert.Equal("", result.Stderr); // no progress bar when stderr is not a terminal
         var json = JsonSerializer.Deserialize<ExportCommand.ExportJson>(result.Stdout, CliJson.Options)!;
         Assert.False(json.Encrypted);
         var manifestBytes = File.ReadAllBytes(Path.Combine(outDir, "manifest.json"));
@@ -217,6 +218,44 @@ public class Export_Tests(RecordedSite recorded, ITestOutputHelper output) : ICl
         finally
         {
             await Site.StopAsync();
+        }
+    }
+
+    [Fact]
+    public async Task A_segment_missing_from_disk_is_exported_around_and_named_as_a_gap_in_the_manifest()
+    {
+        var (from, to, spanned) = Window();
+        var middle = spanned[1];
+        using (var index = IndexOpener.Open(Site.Settings, createKeyIfMissing: false))
+        {
+            var record = index.GetSegment(middle.Id)!;
+            record.State = SegmentState.Missing;
+            index.UpdateSegment(record);
+        }
+        try
+        {
+            var outDir = NewOut("with-gap");
+
+            var result = await ExportAsync(outDir);
+
+            Assert.True(result.ExitCode == 0, result.Stderr);
+            var manifest = JsonSerializer.Deserialize<ExportManifest>(File.ReadAllBytes(Path.Combine(outDir, "manifest.json")), CliJson.Options)!;
+            var camera = Assert.Single(manifest.Cameras);
+            var gap = Assert.Single(camera.Gaps);
+            Assert.Contains($"segment {middle.Id} is missing", gap.Why);
+            Assert.Equal(middle.StartUtc, gap.FromUtc.UtcDateTime, TimeSpan.FromMilliseconds(1));
+            var expected = (to - from).TotalSeconds - middle.DurationSeconds;
+            Assert.Equal(expected, camera.CoveredSeconds, 0.01);
+            var media = await Media.ProbeAsync(Path.Combine(outDir, camera.File));
+            Assert.True(media.Plays);
+            Assert.InRange(media.DurationSeconds, expected - RecordedSite.Gop.TotalSeconds, expected + RecordedSite.Gop.TotalSeconds);
+        }
+        finally
+        {
+            using var index = IndexOpener.Open(Site.Settings, createKeyIfMissing: false);
+            var record = index.GetSegment(middle.Id)!;
+            record.State = SegmentState.Stored;
+            index.UpdateSegment(record);
         }
     }
 
