@@ -249,7 +249,7 @@ public static class ExportCommand
         {
             foreach (var problem in result.Problems) context.Out.WriteLine($"FAIL {problem.File}: {problem.Problem}");
             context.Out.WriteLine(result.Ok
-                ? $"OK: {result.FilesChecked} file(s) match manifest.json; its signature is valid (device {result.DeviceId}, key {result.DeviceKeyId}{(pinned is null ? ", as named in the manifest" : ", pinned")})"
+                ? $"OK: {result.FilesChecked} file(s) match manifest.json; its signature is valid (device {result.DeviceId}, key {result.DeviceKeyId}{(pinned is null ? ", as named in the manifest: this shows nothing changed since signing; pin the box's device.pub with --device-key to show it came from that box" : ", pinned")})"
                 : $"export {result.Directory}: {result.Problems.Count} problem(s); signature {result.Signature}");
         }
         if (!result.Ok)

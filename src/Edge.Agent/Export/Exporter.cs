@@ -149,7 +149,7 @@ public sealed class Exporter(ExportPlan plan, OwnerPrivateKey ownerKey, DeviceSi
             progress.Report(_bytesDone, $"{sources.Camera}: decrypting segment {i + 1}/{stored.Count}");
             Decrypt(segment, plainPath);
             _bytesDone += segment.Bytes;
-            list.Append(CultureInfo.InvariantCulture, $"file '{plainPath}'\nduration {segment.DurationSeconds.ToString("0.000###", CultureInfo.InvariantCulture)}\n");
+            list.Append(CultureInfo.InvariantCulture, $"file '{plainPath.Replace("'", "'\\''")}'\nduration {segment.DurationSeconds.ToString("0.000###", CultureInfo.InvariantCulture)}\n");
         }
         var listPath = Path.Combine(cameraWork, "concat.txt");
         WriteNew(listPath, Encoding.UTF8.GetBytes(list.ToString()));
