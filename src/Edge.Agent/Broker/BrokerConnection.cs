@@ -98,6 +98,23 @@ public sealed class BrokerConnection
         return builder;
     }
 
+    /// <summary>Why a connection attempt threw, in words a technician can act on.</summary>
+    public string DescribeFailure(Exception e)
+    {
+        if (CertificateProblem is { } problem) return problem;
+        while (e.InnerException is not null) e = e.InnerException;
+        var message = e.Message.Split('\n')[0].Trim();
+        // mosquitto ends the handshake without a word when a required client certificate is missing.
+        if (Endpoint.UseTls && ClientCertificate is null && e is not System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.ConnectionRefused })
+            message += " (no client certificate was given; a broker that requires one closes the connection like this)";
+        return message;
+    }
+
+    /// <summary>A CONNACK that refuses: the MQTT 5 reason code by name and number, and the broker's reason string.</summary>
+    public static string DescribeRefusal(MqttClientConnectResult result) =>
+        $"the broker refused the connection: {result.ResultCode} (MQTT reason code {(int)result.ResultCode})" +
+        (string.IsNullOrEmpty(result.ReasonString) ? "" : ": " + result.ReasonString);
+
     private bool Validate(MqttClientCertificateValidationEventArgs e)
     {
         CertificateProblem = null;
