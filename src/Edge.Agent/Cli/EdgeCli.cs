@@ -179,6 +179,7 @@ public static class EdgeCli
             root.Add(provision);
         }
         Monitoring.MonitorCommand.Register(root, context);
+        Doctor.DoctorCommand.Register(root, context, ConfigOption, JsonOption);
         return root;
     }
 }
