@@ -27,7 +27,7 @@ public sealed record DoctorEnvironment
     public long AssumedBitsPerSecond { get; init; } = 4_000_000;
 }
 
-public sealed class DoctorChecks(EdgeSettings settings, TimeProvider time, DoctorEnvironment environment)
+public sealed partial class DoctorChecks(EdgeSettings settings, TimeProvider time, DoctorEnvironment environment)
 {
     private const UnixFileMode GroupOrOther = UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute
         | UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute;
@@ -145,7 +145,7 @@ public sealed class DoctorChecks(EdgeSettings settings, TimeProvider time, Docto
             var fix = camera.Source switch
             {
                 RtspSource rtsp => $"check that the camera is powered and on the network (`ping {rtsp.Url.Host}`), that port {(rtsp.Url.IsDefaultPort ? 554 : rtsp.Url.Port)} is open, " +
-                    $"and the URL, user and password of cameras[\"{camera.Id}\"].source.url; some cameras serve RTSP over {(rtsp.Transport == RtspTransport.Tcp ? "udp" : "tcp")} only (source.transport)",
+                    $"and the URL, user and password in camera \"{camera.Id}\"'s source.url; some cameras serve RTSP over {(rtsp.Transport == RtspTransport.Tcp ? "udp" : "tcp")} only (source.transport)",
                 V4l2Source v => $"check that the USB camera is plugged in (`ls -l {v.Device}`, `v4l2-ctl --list-devices`) and that edge may read it (video group)",
                 _ => "check the camera's source in edge.json",
             };
@@ -157,9 +157,15 @@ public sealed class DoctorChecks(EdgeSettings settings, TimeProvider time, Docto
     {
         var lines = text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         // ffprobe's own complaint is the most useful line of FFMpegCore's message, usually the last one.
-        var said = lines.LastOrDefault(l => l.Contains("rtsp", StringComparison.OrdinalIgnoreCase) || l.Contains("Connection", StringComparison.Ordinal) || l.Contains("error", StringComparison.OrdinalIgnoreCase));
-        return said ?? lines.FirstOrDefault() ?? text;
+        var said = lines.LastOrDefault(l => l.Contains("rtsp", StringComparison.OrdinalIgnoreCase) || l.Contains("Connection", StringComparison.Ordinal) || l.Contains("error", StringComparison.OrdinalIgnoreCase))
+            ?? lines.FirstOrDefault() ?? text;
+        // ffprobe repeats the URL, with the camera's user and password in it: never print those.
+        said = Credentials().Replace(said, "://");
+        return said.Count(c => c == ')') > said.Count(c => c == '(') ? said.TrimEnd(')') : said;
     }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"://[^/@\s]+@")]
+    private static partial System.Text.RegularExpressions.Regex Credentials();
 
     // ---- doors ----
 

@@ -51,7 +51,9 @@ public sealed class Doctor_Tests(ITestOutputHelper output)
     {
         await using var camera = await RtspCameraServer.StartAsync(TestClip.Small360, "doctor");
         await using var broker = await MosquittoBroker.StartSecureAsync();
-        await using var site = new TestSite(output, WithDoorAndSync(broker), TestSite.RtspCamera("entrance", camera.Url));
+        // With a user and password, as real cameras have: the doctor must never print them.
+        var withPassword = new UriBuilder(camera.Url) { UserName = "edge", Password = "s3cret-pw" }.Uri;
+        await using var site = new TestSite(output, WithDoorAndSync(broker), TestSite.RtspCamera("entrance", withPassword));
         await site.StartAsync(); // the doctor must work beside the running agent, which holds the index
 
         var (healthy, before) = await DoctorAsync(site.ConfigPath);
@@ -86,6 +88,7 @@ public sealed class Doctor_Tests(ITestOutputHelper output)
         Assert.Equal(before.Checks.Where(c => c.Check is not ("camera" or "broker")).Select(c => (c.Check, c.Subject, c.Level)),
             after.Checks.Where(c => c.Check is not ("camera" or "broker")).Select(c => (c.Check, c.Subject, c.Level)));
         Assert.Equal(2, after.Failures);
+        Assert.DoesNotContain("s3cret-pw", healthy.Stdout + healthy.Stderr + broken.Stdout + broken.Stderr);
     }
 
     [Fact]
