@@ -164,4 +164,41 @@ public sealed class Doctor_Tests(ITestOutputHelper output)
         Assert.StartsWith("edge: configuration error: ", badConfig.Stderr);
         Assert.Contains("siteName: unknown key", badConfig.Stderr);
     }
+
+    [Fact]
+    public async Task A_broker_that_refuses_the_box_is_reported_with_the_mqtt_reason_code_and_a_broker_certificate_from_another_ca_is_named()
+    {
+        await using var closed = await MosquittoBroker.StartAsync(anonymous: false);
+        await using var secure = await MosquittoBroker.StartSecureAsync();
+        var otherCa = Directory.CreateTempSubdirectory("edge-doctor-other-ca-").FullName;
+        try
+        {
+            var made = await ProcessRunner.RunAsync(Path.Combine(RepoPaths.Root, "scripts", "make-certs"), [otherCa], TimeSpan.FromSeconds(60));
+            Assert.True(made.Succeeded, made.StandardError);
+            await using var refusing = new TestSite(output, (config, _) => config["sync"] = new JsonObject { ["broker"] = closed.Url.ToString() },
+                TestSite.TestPatternCamera("pattern"));
+            await using var wrongCa = new TestSite(output, (config, root) =>
+            {
+                WithDoorAndSync(secure)(config, root);
+                File.Copy(Path.Combine(otherCa, "ca.crt"), Path.Combine(root, "keys", "broker-ca.crt"), overwrite: true);
+            }, TestSite.TestPatternCamera("pattern"));
+
+            var (refused, refusedReport) = await DoctorAsync(refusing.ConfigPath);
+            var (untrusted, untrustedReport) = await DoctorAsync(wrongCa.ConfigPath);
+
+            Assert.Equal(1, refused.ExitCode);
+            var line = Line(refusedReport, "broker");
+            Assert.Equal(CheckLevel.Fail, line.Level);
+            Assert.Equal("the broker refused the connection: NotAuthorized (MQTT reason code 135)", line.Detail);
+            Assert.Contains("its ACL needs a block for user test-box", line.Fix);
+            Assert.Equal(1, untrusted.ExitCode);
+            line = Line(untrustedReport, "broker");
+            Assert.StartsWith("cannot connect: the broker's certificate (CN=localhost, O=Edge test) does not verify against ", line.Detail);
+            Assert.StartsWith("sync.caFile must be the CA that signed the broker's certificate", line.Fix);
+        }
+        finally
+        {
+            Directory.Delete(otherCa, recursive: true);
+        }
+    }
 }

@@ -138,4 +138,42 @@ public sealed class Monitor_Tests
         Assert.StartsWith($"edge: monitor: mqtts://127.0.0.1:{broker.Port}: ", stopped.Stderr);
         Assert.Empty(stopped.Stdout);
     }
+
+    [Fact]
+    public async Task The_live_view_prints_each_change_and_comes_back_after_the_broker_does()
+    {
+        await using var broker = await MosquittoBroker.StartSecureAsync();
+        await PublishRetainedAsync(broker, "box-a", ("status", Status("box-a", "online")));
+        var (cert, key) = broker.Certificates!.Client(TestCertificates.Monitor);
+        var lines = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        using var monitor = EdgeProcess.Start(lines.Enqueue, "monitor", "--broker", broker.Url.ToString(), "--ca", broker.Certificates.CaFile, "--cert", cert, "--key", key);
+        async Task SeenAsync(string what, Func<string, bool> line)
+        {
+            var deadline = DateTime.UtcNow + Limit;
+            while (!lines.Any(line))
+            {
+                Assert.False(monitor.HasExited, $"edge monitor exited ({(monitor.HasExited ? monitor.ExitCode : 0)}) before showing {what}:\n{string.Join('\n', lines)}");
+                Assert.True(DateTime.UtcNow < deadline, $"edge monitor did not show {what} within {Limit.TotalSeconds:0} s:\n{string.Join('\n', lines)}");
+                await Task.Delay(100);
+            }
+        }
+        try
+        {
+            await SeenAsync("box-a online", l => l.StartsWith("test-site/box-a  online", StringComparison.Ordinal));
+            await PublishRetainedAsync(broker, "box-a", ("status", Status("box-a", "offline", "connection lost")));
+            await SeenAsync("box-a offline", l => l.StartsWith("test-site/box-a  offline (connection lost)", StringComparison.Ordinal));
+
+            await broker.StopAsync();
+            await SeenAsync("the lost connection", l => l.Contains("connection lost; retrying", StringComparison.Ordinal) || l.Contains("not connected:", StringComparison.Ordinal));
+            lines.Clear();
+            await broker.StartAsync();
+            await PublishRetainedAsync(broker, "box-b", ("status", Status("box-b", "online")));
+            await SeenAsync("box-b online after the broker came back", l => l.StartsWith("test-site/box-b  online", StringComparison.Ordinal));
+        }
+        finally
+        {
+            monitor.Kill(entireProcessTree: true);
+            await monitor.WaitForExitAsync();
+        }
+    }
 }
