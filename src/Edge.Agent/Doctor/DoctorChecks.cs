@@ -75,14 +75,14 @@ public sealed partial class DoctorChecks(EdgeSettings settings, TimeProvider tim
     {
         var ffmpeg = Version(settings.FfmpegPath);
         yield return ffmpeg.Version is { } v
-            ? DoctorCheck.Ok("ffmpeg", settings.FfmpegPath, $"ffmpeg {v} ({ffmpeg.Path})")
-            : DoctorCheck.Fail("ffmpeg", settings.FfmpegPath, $"cannot run {settings.FfmpegPath}: {ffmpeg.Problem}",
+            ? DoctorCheck.Ok("ffmpeg", null, $"ffmpeg {v} ({ffmpeg.Path})")
+            : DoctorCheck.Fail("ffmpeg", null, $"cannot run {settings.FfmpegPath}: {ffmpeg.Problem}",
                 "install it (`apt-get install ffmpeg`), or set recording.ffmpegPath in edge.json to where it is");
         // Camera probes (edge cameras probe, this doctor) go through FFMpegCore, which runs ffprobe from PATH.
         var ffprobe = Version("ffprobe");
         yield return ffprobe.Version is { } pv
-            ? DoctorCheck.Ok("ffprobe", "ffprobe", $"ffprobe {pv} ({ffprobe.Path})")
-            : DoctorCheck.Warn("ffprobe", "ffprobe", $"cannot run ffprobe: {ffprobe.Problem}; cameras cannot be probed (recording does not need it)",
+            ? DoctorCheck.Ok("ffprobe", null, $"ffprobe {pv} ({ffprobe.Path})")
+            : DoctorCheck.Warn("ffprobe", null, $"cannot run ffprobe: {ffprobe.Problem}; cameras cannot be probed (recording does not need it)",
                 "install it with ffmpeg (`apt-get install ffmpeg`)");
     }
 

@@ -139,11 +139,13 @@ public sealed class Doctor_Tests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task A_volume_that_is_not_mounted_or_not_marked_fails_and_a_bad_config_exits_2_naming_the_key()
+    public async Task A_missing_ffmpeg_and_a_volume_that_is_not_mounted_or_not_marked_fail_and_a_bad_config_exits_2_naming_the_key()
     {
         await using var site = new TestSite(output, (config, _) =>
-            config["storage"]!["volumes"] = new JsonArray(new JsonObject { ["path"] = "volume" }, new JsonObject { ["path"] = "usb" }),
-            TestSite.TestPatternCamera("pattern"));
+        {
+            config["storage"]!["volumes"] = new JsonArray(new JsonObject { ["path"] = "volume" }, new JsonObject { ["path"] = "usb" });
+            config["recording"] = new JsonObject { ["ffmpegPath"] = "/opt/nowhere/ffmpeg" };
+        }, TestSite.TestPatternCamera("pattern"));
         var unmarked = Path.Combine(site.Root, "usb");
         File.Delete(Path.Combine(unmarked, ".edge-volume"));
 
@@ -154,6 +156,9 @@ public sealed class Doctor_Tests(ITestOutputHelper output)
         var badConfig = await EdgeProcess.RunAsync(Limit, "doctor", "--config", site.ConfigPath);
 
         Assert.Equal(1, result.ExitCode);
+        var ffmpeg = Line(report, "ffmpeg");
+        Assert.Equal((CheckLevel.Fail, "cannot run /opt/nowhere/ffmpeg: not found"), (ffmpeg.Level, ffmpeg.Detail));
+        Assert.Contains("recording.ffmpegPath", ffmpeg.Fix);
         var line = Line(report, "volume", unmarked);
         Assert.Equal(CheckLevel.Fail, line.Level);
         Assert.Contains("not marked as an Edge volume", line.Detail);
