@@ -407,7 +407,7 @@ public sealed partial class DoctorChecks(EdgeSettings settings, TimeProvider tim
         var indexKey = settings.IndexKeyFile;
         if (!File.Exists(indexKey))
         {
-            bool indexExists = Directory.Exists(settings.IndexDirectory) && Directory.EnumerateFiles(settings.IndexDirectory, "*.db").Any();
+            bool indexExists = Directory.Exists(settings.IndexDirectory) && File.Exists(Path.Combine(settings.IndexDirectory, Index.IndexStore.DataFileName));
             yield return indexExists
                 ? DoctorCheck.Fail("key", indexKey, "the index key is missing, but the index exists: it cannot be read",
                     "restore the key file from the box's backup; without it the index is lost (the footage is not: it is sealed to the owner's key)")

@@ -56,7 +56,8 @@ public sealed class FleetState
     }
 
     /// <summary>Bumped on every change, so a view redraws only when something changed.</summary>
-    public long Version { get; private set; }
+    public long Version { get { lock (_gate) return _version; } }
+    private long _version;
 
     /// <summary>
     /// Takes one message. Returns false for a topic that is not a device's status or health (ignored). An empty
@@ -90,14 +91,21 @@ public sealed class FleetState
             else { entry.Health = problem is null ? parsed : null; entry.HealthProblem = problem; }
             if (entry.Status is null && entry.StatusProblem is null && entry.Health is null && entry.HealthProblem is null)
                 _devices.Remove((site, device));
-            Version++;
+            _version++;
         }
         return true;
     }
 
-    public IReadOnlyList<DeviceView> Snapshot()
+    public IReadOnlyList<DeviceView> Snapshot() => Snapshot(out _);
+
+    /// <param name="version">The <see cref="Version"/> this snapshot shows, taken with it, so no change falls between the two.</param>
+    public IReadOnlyList<DeviceView> Snapshot(out long version)
     {
-        lock (_gate) return _devices.Select(d => View(d.Key.Site, d.Key.Device, d.Value)).ToList();
+        lock (_gate)
+        {
+            version = Version;
+            return _devices.Select(d => View(d.Key.Site, d.Key.Device, d.Value)).ToList();
+        }
     }
 
     private static DeviceView View(string site, string device, Entry entry)

@@ -100,10 +100,10 @@ public static class MonitorCommand
             // In place, redraw every second (ages change); otherwise print only what changed.
             if (inPlace || fleet.Version != drawn || link != lastLink)
             {
-                var text = Render(fleet.Snapshot(), options.Broker.ToString(), link, context.Time.GetUtcNow(), inPlace ? SafeWidth() : 0);
+                var text = Render(fleet.Snapshot(out var version), options.Broker.ToString(), link, context.Time.GetUtcNow(), inPlace ? SafeWidth() : 0);
                 context.Out.Write(inPlace ? "\u001b[H\u001b[2J" + text : text + Environment.NewLine);
                 context.Out.Flush();
-                drawn = fleet.Version;
+                drawn = version;
                 lastLink = link;
             }
         }
