@@ -37,22 +37,39 @@ public sealed partial class DoctorChecks(EdgeSettings settings, TimeProvider tim
     public async Task<IReadOnlyList<DoctorCheck>> RunAsync(CancellationToken cancellationToken)
     {
         var agent = AgentAsync(cancellationToken);
-        var ffmpeg = Task.Run(Ffmpeg, cancellationToken);
+        var ffmpeg = Task.Run(() => Guard("ffmpeg", Ffmpeg), cancellationToken);
         var cameras = CamerasAsync(cancellationToken);
-        var broker = BrokerAsync(cancellationToken);
+        var broker = GuardAsync("broker", () => BrokerAsync(cancellationToken));
         var agentRunning = (await agent.ConfigureAwait(false)).Level == CheckLevel.Ok;
         var probes = await cameras.ConfigureAwait(false);
         var results = new List<DoctorCheck> { await agent.ConfigureAwait(false) };
         results.AddRange(await ffmpeg.ConfigureAwait(false));
         results.AddRange(probes.Select(p => p.Check));
-        results.AddRange(Doors(agentRunning));
-        results.AddRange(Volumes(probes));
-        results.Add(Clock());
+        results.AddRange(Guard("door", () => Doors(agentRunning)));
+        results.AddRange(Guard("volume", () => Volumes(probes)));
+        results.AddRange(Guard("clock", () => [Clock()]));
         results.Add(await broker.ConfigureAwait(false));
-        results.AddRange(Keys());
-        results.AddRange(Board());
+        results.AddRange(Guard("key", Keys));
+        results.AddRange(Guard("board", Board));
         return results;
     }
+
+    // A check that breaks (an error nobody foresaw) is a FAIL line of its own; the rest of the checklist still runs.
+    private static IReadOnlyList<DoctorCheck> Guard(string check, Func<IEnumerable<DoctorCheck>> run)
+    {
+        try { return run().ToList(); }
+        catch (Exception e) when (e is not OutOfMemoryException) { return [Broken(check, e)]; }
+    }
+
+    private static async Task<DoctorCheck> GuardAsync(string check, Func<Task<DoctorCheck>> run)
+    {
+        try { return await run().ConfigureAwait(false); }
+        catch (Exception e) when (e is not (OutOfMemoryException or OperationCanceledException)) { return Broken(check, e); }
+    }
+
+    private static DoctorCheck Broken(string check, Exception e) =>
+        DoctorCheck.Fail(check, null, $"the check itself failed: {e.GetType().Name}: {e.Message.Split('\n')[0]}",
+            "fix what the message names if you can; otherwise report it with the output of `edge doctor --json`");
 
     // ---- the agent ----
 
@@ -372,6 +389,10 @@ public sealed partial class DoctorChecks(EdgeSettings settings, TimeProvider tim
             try { await client.DisconnectAsync(cancellationToken: bye.Token).ConfigureAwait(false); }
             catch (Exception e) when (e is OperationCanceledException or MQTTnet.Exceptions.MqttCommunicationException) { }
             return DoctorCheck.Ok("broker", endpoint.ToString(), $"connected{(endpoint.UseTls ? " over TLS" : " without TLS")}{identity}, MQTT 5, and disconnected");
+        }
+        catch (BrokerSetupException e)
+        {
+            return DoctorCheck.Fail("broker", endpoint.ToString(), e.Message, "put the file back from the provision file (mode 0600, readable by edge), or provision the box again");
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
