@@ -453,6 +453,12 @@ public sealed partial class DoctorChecks(EdgeSettings settings, TimeProvider tim
             if (sync.CaFile is { } ca) yield return Public(ca, "broker CA");
             if (sync.CommandPublicKeyFile is { } command) yield return Public(command, "command-signing public key");
         }
+        // The device signing key has a fixed place on a provisioned box (not in edge.json); elsewhere it may not exist.
+        var deviceKey = Provisioning.BoxPaths.DeviceKey;
+        if (File.Exists(deviceKey)) yield return Secret(deviceKey, "device signing key");
+        else if (settings.ConfigPath.StartsWith(Provisioning.BoxPaths.ConfigDirectory + "/", StringComparison.Ordinal))
+            yield return DoctorCheck.Warn("key", deviceKey, "device signing key: missing: exports cannot be signed by this box",
+                "`sudo edge provision --file FILE` creates it (and keeps the keys that exist)");
         yield return Public(settings.ConfigPath, "configuration");
     }
 
