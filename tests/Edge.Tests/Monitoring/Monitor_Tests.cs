@@ -37,7 +37,7 @@ public sealed class Monitor_Tests
     {
         var (cert, key) = broker.Certificates!.Client(TestCertificates.Monitor);
         return EdgeProcess.RunAsync(Limit, ["monitor", "--broker", broker.Url.ToString(), "--ca", broker.Certificates.CaFile,
-            "--cert", cert, "--key", key, "--once", "--wait", "2", .. extra]);
+            "--cert", cert, "--key", key, "--once", "--wait", "3", .. extra]);
     }
 
     private static string Status(string device, string state, string? reason = null) =>
