@@ -179,6 +179,8 @@ public static class EdgeCli
             provision.SetAction((parse, ct) => ProvisionCommand.RunAsync(parse.GetValue(file), parse.GetValue(rootDir), parse.GetValue(check), context, ct));
             root.Add(provision);
         }
+        Monitoring.MonitorCommand.Register(root, context);
+        Doctor.DoctorCommand.Register(root, context, ConfigOption, JsonOption);
         return root;
     }
 }
