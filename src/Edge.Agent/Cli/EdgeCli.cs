@@ -178,6 +178,7 @@ public static class EdgeCli
             provision.SetAction((parse, ct) => ProvisionCommand.RunAsync(parse.GetValue(file), parse.GetValue(rootDir), parse.GetValue(check), context, ct));
             root.Add(provision);
         }
+        root.Add(Edge.Agent.Central.CentralCommand.Build(context));
         return root;
     }
 }
