@@ -89,12 +89,17 @@ public sealed class BoxPublisher : IAsyncDisposable
 
     public async Task PublishAsync(string subtopic, byte[] payload, IEnumerable<(string Name, string Value)>? properties = null, bool retain = false)
     {
+        var result = await TryPublishAsync(subtopic, payload, properties, retain);
+        Assert.True(result.IsSuccess, $"publish to {subtopic}: {result.ReasonCode}");
+    }
+
+    public async Task<MqttClientPublishResult> TryPublishAsync(string subtopic, byte[] payload, IEnumerable<(string Name, string Value)>? properties = null, bool retain = false)
+    {
         var builder = new MqttApplicationMessageBuilder().WithTopic($"{Root}/{subtopic}").WithPayload(payload)
             .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).WithRetainFlag(retain);
         foreach (var (name, value) in properties ?? []) builder.WithUserProperty(name, new ReadOnlyMemory<byte>(Encoding.UTF8.GetBytes(value)));
         using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        var result = await _client.PublishAsync(builder.Build(), limit.Token);
-        Assert.True(result.IsSuccess, $"publish to {subtopic}: {result.ReasonCode}");
+        return await _client.PublishAsync(builder.Build(), limit.Token);
     }
 
     public Task PublishJsonAsync(string subtopic, JsonNode json, bool retain = false) =>
