@@ -68,6 +68,7 @@ public sealed class CentralReceiver : IAsyncDisposable
     private readonly ConcurrentDictionary<string, int> _missing = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly SemaphoreSlim _connectGate = new(1, 1);
+    private readonly SemaphoreSlim _ackGate = new(1, 1);
     private Task? _connectLoop, _worker;
 
     /// <param name="sharedSubscriptions">null: as the broker's CONNACK says; false: plain subscriptions (a single receiver, or a broker without $share).</param>
@@ -350,7 +351,7 @@ public sealed class CentralReceiver : IAsyncDisposable
             Counters.CountDuplicate();
             return;
         }
-        if (id > previous + 1)
+        if (id > previous + 1 && _store.HighestId(site, device, stream) < id)
         {
             Counters.CountGap();
             _log.LogWarning("central: {Site}/{Device} {Stream}: message {Id} arrived after {Previous}; {Missing} message(s) missing (`edge central send-command --name resend` asks for them)",
@@ -489,6 +490,11 @@ public sealed class CentralReceiver : IAsyncDisposable
                     _log.LogError(e, "central: clip {Clip}: could not be processed; it stays complete and is tried again at the next start", key);
                     continue;
                 }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    // Anything else is this clip's problem, not the worker's: it is kept for a person, the worker goes on.
+                    result = new ClipResult(ClipOutcome.Unopenable, $"{e.GetType().Name}: {e.Message}", null);
+                }
                 if (result.Outcome == ClipOutcome.HashMismatch)
                 {
                     await FailAsync(clip, result.Detail).ConfigureAwait(false);
@@ -523,6 +529,14 @@ public sealed class CentralReceiver : IAsyncDisposable
     private async Task SendPendingAcksAsync(CancellationToken cancellationToken)
     {
         if (!_client.IsConnected) return;
+        // The worker, the received handler and a reconnect may all get here; one at a time, so an ack goes out once.
+        await _ackGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try { await SendPendingAcksLockedAsync(cancellationToken).ConfigureAwait(false); }
+        finally { _ackGate.Release(); }
+    }
+
+    private async Task SendPendingAcksLockedAsync(CancellationToken cancellationToken)
+    {
         foreach (var clip in _store.ClipsIn(ClipStates.Done).Concat(_store.ClipsIn(ClipStates.Failed)).Where(c => !c.AckSent))
         {
             bool verified = clip.State == ClipStates.Done;

@@ -25,7 +25,10 @@ public sealed class StreamCursor
 {
     /// <summary>"{siteId}/{deviceId}/{stream}".</summary>
     public string Id { get; set; } = "";
+    /// <summary>Every message up to this id is stored.</summary>
     public long HighestId { get; set; }
+    /// <summary>Ids above HighestId already stored (after a gap): a message that fills the gap later is still taken.</summary>
+    public List<long> Above { get; set; } = [];
 }
 
 public sealed class CentralEventRecord
@@ -149,10 +152,14 @@ public sealed class CentralStore : IDisposable
         lock (_gate) return _cursors.FindById($"{DeviceKey(siteId, deviceId)}/{stream}")?.HighestId ?? 0;
     }
 
+    /// <summary>Ids kept above a gap before the central stops waiting for the gap and moves its cursor past it.</summary>
+    public const int MaxIdsAboveGap = 10_000;
+
     /// <summary>
-    /// Stores one stream message unless its id is at or below the stream's highest stored id. Returns the previous
-    /// highest id, or null when the message was a duplicate and nothing was written. The message and the cursor are
-    /// one transaction, durable before this returns.
+    /// Stores one stream message unless it was stored before: its id is at or below the highest id up to which every
+    /// message is stored, or it is one of the ids stored above a gap. Returns the highest contiguous id before this
+    /// message, or null when it was a duplicate and nothing was written. The message and the cursor are one
+    /// transaction, durable before this returns.
     /// </summary>
     public long? AcceptStreamMessage(string siteId, string deviceId, string stream, long id, Action write)
     {
@@ -160,14 +167,30 @@ public sealed class CentralStore : IDisposable
         {
             var key = $"{DeviceKey(siteId, deviceId)}/{stream}";
             var cursor = _cursors.FindById(key) ?? new StreamCursor { Id = key };
-            if (id <= cursor.HighestId) return null;
+            if (id <= cursor.HighestId || cursor.Above.Contains(id)) return null;
             long previous = cursor.HighestId;
             var db = _store.Database;
             db.BeginTrans();
             try
             {
                 write();
-                cursor.HighestId = id;
+                if (id == cursor.HighestId + 1)
+                {
+                    cursor.HighestId = id;
+                    while (cursor.Above.Remove(cursor.HighestId + 1)) cursor.HighestId++;
+                }
+                else
+                {
+                    cursor.Above.Add(id);
+                    cursor.Above.Sort();
+                    // A gap that never fills (the box dropped sent metadata from a full outbox) must not grow this forever.
+                    while (cursor.Above.Count > MaxIdsAboveGap)
+                    {
+                        cursor.HighestId = cursor.Above[0];
+                        cursor.Above.RemoveAt(0);
+                        while (cursor.Above.Remove(cursor.HighestId + 1)) cursor.HighestId++;
+                    }
+                }
                 _cursors.Upsert(cursor);
                 db.Commit();
             }
@@ -181,8 +204,12 @@ public sealed class CentralStore : IDisposable
         }
     }
 
-    /// <summary>Inside AcceptStreamMessage's write: keeps the newest change of an event.</summary>
-    public void UpsertEvent(CentralEventRecord record) => _events.Upsert(record);
+    /// <summary>Inside AcceptStreamMessage's write: keeps the newest change of an event (the higher message id), whatever the arrival order.</summary>
+    public void UpsertEvent(CentralEventRecord record)
+    {
+        if (_events.FindById(record.Id) is { } existing && existing.MessageId > record.MessageId) return;
+        _events.Upsert(record);
+    }
 
     public void UpsertSegment(CentralSegmentRecord record) => _segments.Upsert(record);
 

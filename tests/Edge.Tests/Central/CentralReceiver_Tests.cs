@@ -130,6 +130,37 @@ public sealed class CentralReceiver_Tests(RecordedFootage footage, ITestOutputHe
     }
 
     [Fact]
+    public async Task A_message_that_fills_a_gap_is_kept_and_a_later_change_of_an_event_wins_whatever_the_arrival_order()
+    {
+        await using var broker = await MosquittoBroker.StartAsync();
+        await using var central = new CentralUnderTest(output, broker.Url, footage.OwnerKeyPath);
+        await central.StartAsync();
+        await using var box = await BoxPublisher.ConnectAsync(broker.Url, central.CommandPublicKeyPath);
+        JsonObject Event(long id, long eventId, string? end) => new()
+        {
+            ["schema"] = 1, ["id"] = id, ["stream"] = "events",
+            ["event"] = new JsonObject { ["id"] = eventId, ["kind"] = "door_entry", ["start"] = "2026-11-23T01:00:00.000Z", ["end"] = end },
+        };
+
+        // Message 2 (event 8 closing) is lost on the first try, then re-sent after 3: both must be kept, and event 8 stays closed.
+        await box.PublishJsonAsync("events", Event(1, 8, null));
+        await box.PublishJsonAsync("events", Event(3, 9, null));
+        await box.PublishJsonAsync("events", Event(2, 8, "2026-11-23T01:00:05.000Z"));
+        await box.PublishJsonAsync("events", Event(3, 9, null));
+        await box.PublishJsonAsync("events", Event(2, 8, "2026-11-23T01:00:05.000Z"));
+        await box.PublishJsonAsync("events", Event(1, 8, null));
+
+        var receiver = central.Receiver!;
+        await TestSite.WaitUntilAsync(() => receiver.Counters.Received >= 6, Patience, "six messages");
+        var events = central.Store.Events(BoxPublisher.SiteId, BoxPublisher.DeviceId);
+        Assert.Equal([8L, 9L], events.Select(e => e.EventId));
+        Assert.Contains("01:00:05", events[0].Json);
+        Assert.Equal(3, central.Store.HighestId(BoxPublisher.SiteId, BoxPublisher.DeviceId, "events"));
+        Assert.Equal(3, receiver.Counters.Duplicates);
+        Assert.Equal(1, receiver.Counters.Gaps);
+    }
+
+    [Fact]
     public async Task A_changed_chunk_byte_is_refused_with_verified_false_and_no_mp4_and_the_clip_sent_again_verifies()
     {
         await using var broker = await MosquittoBroker.StartAsync();
