@@ -198,32 +198,31 @@ public sealed class CentralReceiver : IAsyncDisposable
     /// <summary>The client options central.json describes; a persistent session keeps what arrives while the central is down.</summary>
     public static MqttClientOptions BuildOptions(CentralSettings settings, string clientId, bool persistentSession)
     {
-        var _settings = settings;
         var builder = new MqttClientOptionsBuilder()
-            .WithTcpServer(_settings.Broker.Host, _settings.Broker.IsDefaultPort || _settings.Broker.Port <= 0 ? (_settings.UseTls ? 8883 : 1883) : _settings.Broker.Port)
+            .WithTcpServer(settings.Broker.Host, settings.Broker.IsDefaultPort || settings.Broker.Port <= 0 ? (settings.UseTls ? 8883 : 1883) : settings.Broker.Port)
             .WithClientId(clientId)
             .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500)
             // A persistent session: what arrives while the central is down waits at the broker.
             .WithCleanStart(!persistentSession)
-            .WithSessionExpiryInterval(persistentSession ? (uint)_settings.SessionExpiry.TotalSeconds : 0)
-            .WithKeepAlivePeriod(_settings.KeepAlive)
-            .WithMaximumPacketSize((uint)_settings.MaxPacketBytes)
+            .WithSessionExpiryInterval(persistentSession ? (uint)settings.SessionExpiry.TotalSeconds : 0)
+            .WithKeepAlivePeriod(settings.KeepAlive)
+            .WithMaximumPacketSize((uint)settings.MaxPacketBytes)
             .WithTimeout(TimeSpan.FromSeconds(20));
-        if (_settings.Username is not null)
-            builder.WithCredentials(_settings.Username, _settings.PasswordFile is null ? null : File.ReadAllText(_settings.PasswordFile).TrimEnd('\r', '\n'));
-        if (_settings.UseTls)
+        if (settings.Username is not null)
+            builder.WithCredentials(settings.Username, settings.PasswordFile is null ? null : File.ReadAllText(settings.PasswordFile).TrimEnd('\r', '\n'));
+        if (settings.UseTls)
         {
             builder.WithTlsOptions(tls =>
             {
                 tls.UseTls();
-                if (_settings.CaFile is not null)
+                if (settings.CaFile is not null)
                 {
                     var chain = new X509Certificate2Collection();
-                    chain.ImportFromPemFile(_settings.CaFile);
+                    chain.ImportFromPemFile(settings.CaFile);
                     tls.WithTrustChain(chain);
                 }
-                if (_settings.CertFile is not null && _settings.KeyFile is not null)
-                    tls.WithClientCertificates(new X509Certificate2Collection(X509Certificate2.CreateFromPemFile(_settings.CertFile, _settings.KeyFile)));
+                if (settings.CertFile is not null && settings.KeyFile is not null)
+                    tls.WithClientCertificates(new X509Certificate2Collection(X509Certificate2.CreateFromPemFile(settings.CertFile, settings.KeyFile)));
             });
         }
         var options = builder.Build();

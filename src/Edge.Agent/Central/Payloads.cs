@@ -25,6 +25,9 @@ public static partial class Payloads
     [GeneratedRegex("^[A-Za-z0-9_-]{1,128}$")]
     public static partial Regex ClipIdPattern();
 
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+    private static partial Regex IdPattern();
+
     [GeneratedRegex("^[0-9a-f]{64}$")]
     private static partial Regex Sha256Pattern();
 
@@ -90,8 +93,10 @@ public static partial class Payloads
         var from = Time(o, "from");
         var to = Time(o, "to");
         if (to <= from) throw new PayloadException($"to: {ProtocolTime.Format(to)} is not after from {ProtocolTime.Format(from)}");
-        var cameras = Array(o, "cameras").Select((c, i) => c is JsonValue v && v.GetValueKind() == JsonValueKind.String && v.GetValue<string>().Length > 0
-            ? v.GetValue<string>() : throw new PayloadException($"cameras[{i}]: expected a camera id")).ToList();
+        // Camera ids name the output files ({camera}.mp4): edge.json's id rule, so no path can hide in one.
+        var cameras = Array(o, "cameras").Select((c, i) => c is JsonValue v && v.GetValueKind() == JsonValueKind.String && IdPattern().IsMatch(v.GetValue<string>())
+            ? v.GetValue<string>() : throw new PayloadException($"cameras[{i}]: expected a camera id (letters, digits, '.', '_' and '-', at most 64, starting with a letter or digit)")).ToList();
+        if (cameras.Distinct().Count() != cameras.Count) throw new PayloadException("cameras: a camera is listed twice");
         if (cameras.Count == 0) throw new PayloadException("cameras: expected at least one camera");
         var chunkBytes = (int)Math.Min(Long(o, "chunkBytes", min: 1), int.MaxValue);
         var segments = new List<ClipSegment>();

@@ -234,6 +234,7 @@ public sealed class CentralReceiver_Tests(RecordedFootage footage, ITestOutputHe
             ("clips/m-1/manifest", JsonSerializer.SerializeToUtf8Bytes(With(manifest, m => m["segments"]![0]!["chunks"] = 1)), "manifest"),
             ("clips/m-1/manifest", JsonSerializer.SerializeToUtf8Bytes(With(manifest, m => m["segments"]![0]!["relativePath"] = "../../etc/passwd")), "manifest"),
             ("clips/m-1/manifest", JsonSerializer.SerializeToUtf8Bytes(With(manifest, m => m["to"] = m["from"]!.GetValue<string>())), "manifest"),
+            ("clips/m-1/manifest", JsonSerializer.SerializeToUtf8Bytes(With(manifest, m => m["cameras"] = new JsonArray("../../../tmp/evil"))), "manifest"),
             ("clips/m-1/chunk", chunk.Bytes, "chunk"), // no user properties
             ("cmd-reply/ping", Bytes("{\"schema\":1,\"ok\":\"yes\"}"), "cmd-reply"),
         };
