@@ -381,7 +381,10 @@ public sealed class CentralReceiver : IAsyncDisposable
         if (existing is { State: ClipStates.Complete }) { Counters.CountDuplicate(); return; }
         if (existing?.ManifestJson == System.Text.Encoding.UTF8.GetString(payload) && existing.State == ClipStates.Receiving) { Counters.CountDuplicate(); return; }
         bool restart = existing is { State: ClipStates.Failed or ClipStates.Unopenable };
-        if (restart) _chunks.Discard(site, device, clipId);
+        // Chunks already here belong to the manifest they came with: another cut of the files (another chunk size,
+        // other segments) makes them useless, and mixing them would only fail the hash check later.
+        bool changed = existing?.ManifestJson is { } previousJson && !SameChunks(Payloads.Manifest(Payloads.Object(System.Text.Encoding.UTF8.GetBytes(previousJson)), clipId), manifest);
+        if (restart || changed) _chunks.Discard(site, device, clipId);
         var clip = _store.UpdateClip(site, device, clipId, Now, c =>
         {
             c.ManifestJson = System.Text.Encoding.UTF8.GetString(payload);
@@ -399,6 +402,9 @@ public sealed class CentralReceiver : IAsyncDisposable
         }
         CheckComplete(clip, manifest);
     }
+
+    private static bool SameChunks(ClipManifest a, ClipManifest b) =>
+        a.ChunkBytes == b.ChunkBytes && a.Segments.Select(s => (s.Id, s.StoredBytes, s.StoredSha256)).SequenceEqual(b.Segments.Select(s => (s.Id, s.StoredBytes, s.StoredSha256)));
 
     private async Task OnChunkAsync(string site, string device, string clipId, List<KeyValuePair<string, string>>? properties, byte[] payload)
     {

@@ -294,6 +294,24 @@ public sealed class CentralReceiver_Tests(RecordedFootage footage, ITestOutputHe
     }
 
     [Fact]
+    public async Task A_clip_sent_again_in_other_chunks_after_a_partial_upload_drops_the_old_chunks_and_verifies()
+    {
+        await using var broker = await MosquittoBroker.StartAsync();
+        await using var central = new CentralUnderTest(output, broker.Url, footage.OwnerKeyPath);
+        await central.StartAsync();
+        await using var box = await BoxPublisher.ConnectAsync(broker.Url, central.CommandPublicKeyPath);
+        var (from, to, segments) = Window();
+
+        // Half an upload in 16 KiB chunks, then the box (reconfigured, restarted) sends it all in 32 KiB chunks.
+        await PublishClipAsync(box, "c-1", take: 4);
+        await box.PublishJsonAsync("clips/c-1/manifest", BoxPublisher.Manifest("c-1", from, to, segments, 2 * ChunkBytes));
+        foreach (var chunk in segments.SelectMany(s => BoxPublisher.ChunksOf(s, 2 * ChunkBytes))) await box.PublishChunkAsync("c-1", chunk);
+
+        var ack = await box.NextCommandAsync("clip-ack", Patience);
+        Assert.True(ack.Args["verified"]!.GetValue<bool>());
+    }
+
+    [Fact]
     public async Task Fleet_state_follows_status_and_health_and_a_command_reply_is_kept()
     {
         await using var broker = await MosquittoBroker.StartAsync();
