@@ -41,7 +41,11 @@ public sealed class CentralReceiver_Tests(RecordedFootage footage, ITestOutputHe
         await central.StartAsync();
         await using var box = await BoxPublisher.ConnectAsync(broker.Url, central.CommandPublicKeyPath);
 
-        await PublishClipAsync(box, "f12-1");
+        // Both cameras: the second camera's segments that overlap the window go in the same clip.
+        var (from, to, segments) = Window();
+        segments.AddRange(footage.SecondCameraSegments.Where(s => s.StartUtc < to.UtcDateTime && s.EndUtc > from.UtcDateTime));
+        await box.PublishJsonAsync("clips/f12-1/manifest", BoxPublisher.Manifest("f12-1", from, to, segments, ChunkBytes));
+        foreach (var chunk in segments.SelectMany(s => BoxPublisher.ChunksOf(s, ChunkBytes))) await box.PublishChunkAsync("f12-1", chunk);
 
         var ack = await box.NextCommandAsync("clip-ack", Patience);
         Assert.Equal("f12-1", ack.Args["clipId"]!.GetValue<string>());
@@ -50,24 +54,27 @@ public sealed class CentralReceiver_Tests(RecordedFootage footage, ITestOutputHe
         Assert.InRange(ack.IssuedAt, DateTimeOffset.UtcNow.AddMinutes(-2), DateTimeOffset.UtcNow.AddSeconds(5));
 
         var dir = central.ClipDirectory("f12-1");
-        var mp4 = Path.Combine(dir, $"{RecordedFootage.Camera}.mp4");
-        var (from, to, segments) = Window();
-        var probe = await MediaProbe.ProbeFileAsync(mp4);
-        Assert.Equal("h264", probe.Video!.CodecName);
-        // The cut starts on the key frame at or before `from` (one a second) and ends at `to`: window length, within one GOP.
-        var window = (to - from).TotalSeconds;
-        Assert.InRange(probe.Duration!.Value.TotalSeconds, window - 0.2, window + 1.0 + 0.2);
-        var decode = await ProcessRunner.RunAsync("ffmpeg", ["-v", "error", "-i", mp4, "-f", "null", "-"], TimeSpan.FromSeconds(60));
-        Assert.True(decode.Succeeded && decode.StandardError.Trim().Length == 0, $"the MP4 does not decode cleanly: {decode.StandardError}");
-
         var manifest = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "manifest.json")))!;
         Assert.True(manifest["verified"]!.GetValue<bool>());
         Assert.Equal(ProtocolTime.Format(from), manifest["from"]!.GetValue<string>());
-        Assert.Equal(segments.Select(s => s.StoredSha256), manifest["sourceSegments"]!.AsArray().Select(s => s!["storedSha256"]!.GetValue<string>()));
-        Assert.Equal(segments.Select(s => s.Sha256), manifest["sourceSegments"]!.AsArray().Select(s => s!["sha256"]!.GetValue<string>()));
-        Assert.Equal(SealedBytesSha(mp4), manifest["outputs"]![0]!["sha256"]!.GetValue<string>());
+        Assert.Equal(segments.Select(s => s.StoredSha256).Order(), manifest["sourceSegments"]!.AsArray().Select(s => s!["storedSha256"]!.GetValue<string>()).Order());
+        Assert.Equal(segments.Select(s => s.Sha256).Order(), manifest["sourceSegments"]!.AsArray().Select(s => s!["sha256"]!.GetValue<string>()).Order());
+        foreach (var camera in new[] { RecordedFootage.Camera, RecordedFootage.SecondCamera })
+        {
+            var mp4 = Path.Combine(dir, $"{camera}.mp4");
+            var probe = await MediaProbe.ProbeFileAsync(mp4);
+            Assert.Equal("h264", probe.Video!.CodecName);
+            // The cut starts on the key frame at or before `from` (one a second) and ends at `to`: window length, within one GOP.
+            var window = (to - from).TotalSeconds;
+            Assert.InRange(probe.Duration!.Value.TotalSeconds, window - 0.2, window + 1.0 + 0.2);
+            var decode = await ProcessRunner.RunAsync("ffmpeg", ["-v", "error", "-i", mp4, "-f", "null", "-"], TimeSpan.FromSeconds(60));
+            Assert.True(decode.Succeeded && decode.StandardError.Trim().Length == 0, $"{camera}.mp4 does not decode cleanly: {decode.StandardError}");
+            var described = manifest["outputs"]!.AsArray().Single(x => x!["camera"]!.GetValue<string>() == camera)!;
+            Assert.Equal(SealedBytesSha(mp4), described["sha256"]!.GetValue<string>());
+            Assert.Equal(ProtocolTime.Format(from), described["coveredFrom"]!.GetValue<string>());
+        }
         // Nothing decrypted is left beside the outputs, and the chunks (ciphertext) are gone from the store once done.
-        Assert.Equal(["door-cam.mp4", "manifest.json"], Directory.GetFileSystemEntries(dir).Select(Path.GetFileName).Order());
+        Assert.Equal(["door-cam.mp4", "manifest.json", "rack-cam.mp4"], Directory.GetFileSystemEntries(dir).Select(Path.GetFileName).Order());
         Assert.False(Directory.Exists(new ClipChunks(central.Settings.StoreDirectory).ClipDirectory(BoxPublisher.SiteId, BoxPublisher.DeviceId, "f12-1")));
         Assert.Equal(ClipStates.Done, central.Store.GetClip(BoxPublisher.SiteId, BoxPublisher.DeviceId, "f12-1")!.State);
     }

@@ -16,24 +16,27 @@ using Xunit.Abstractions;
 
 namespace Edge.Tests.Central;
 
-/// <summary>About 10 s of one test-pattern camera (2 s segments, a key frame a second), sealed to the site's owner key.</summary>
+/// <summary>About 10 s of two test-pattern cameras (2 s segments, a key frame a second), sealed to the site's owner key.</summary>
 public sealed class RecordedFootage : IAsyncLifetime
 {
     public const string Camera = "door-cam";
+    public const string SecondCamera = "rack-cam";
     private TestSite? _site;
 
     public TestSite Site => _site!;
     public IReadOnlyList<SegmentRecord> Segments { get; private set; } = [];
+    public IReadOnlyList<SegmentRecord> SecondCameraSegments { get; private set; } = [];
     public string OwnerKeyPath => Site.OwnerKeys.PrivateKeyPath;
 
     public async Task InitializeAsync()
     {
-        _site = new TestSite(new NullOutput(), TestSite.TestPatternCamera(Camera, segmentSeconds: 2, fps: 15));
+        _site = new TestSite(new NullOutput(), TestSite.TestPatternCamera(Camera, segmentSeconds: 2, fps: 15), TestSite.TestPatternCamera(SecondCamera, segmentSeconds: 2, fps: 10));
         await _site.StartAsync();
-        await TestSite.WaitUntilAsync(() => _site.Index!.QuerySegments(Camera).Count >= 5, TimeSpan.FromSeconds(90), "five sealed segments");
+        await TestSite.WaitUntilAsync(() => _site.Index!.QuerySegments(Camera).Count >= 5 && _site.Index!.QuerySegments(SecondCamera).Count >= 5, TimeSpan.FromSeconds(90), "five sealed segments per camera");
         await _site.StopAsync();
         using var index = IndexOpener.Open(_site.Settings, createKeyIfMissing: false);
         Segments = index.QuerySegments(Camera);
+        SecondCameraSegments = index.QuerySegments(SecondCamera);
     }
 
     public async Task DisposeAsync()
@@ -120,7 +123,7 @@ public sealed class BoxPublisher : IAsyncDisposable
         ["reason"] = "door_entry server-room",
         ["from"] = ProtocolTime.Format(from),
         ["to"] = ProtocolTime.Format(to),
-        ["cameras"] = new JsonArray(RecordedFootage.Camera),
+        ["cameras"] = new JsonArray(segments.Select(s => s.Camera).Distinct().Select(c => (JsonNode)c).ToArray()),
         ["chunkBytes"] = chunkBytes,
         ["segments"] = new JsonArray(segments.Select(s => (JsonNode)new JsonObject
         {
