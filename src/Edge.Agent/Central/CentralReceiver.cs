@@ -23,7 +23,7 @@ namespace Edge.Agent.Central;
 public sealed class CentralCounters
 {
     private readonly ConcurrentDictionary<string, long> _malformed = new();
-    private long _received, _duplicates, _gaps, _clipsVerified, _clipsFailed, _clipsUnopenable, _acksSent;
+    private long _received, _duplicates, _gaps, _clipsVerified, _clipsFailed, _clipsUnopenable, _clipsDeferred, _acksSent;
 
     public long Received => Interlocked.Read(ref _received);
     public long Duplicates => Interlocked.Read(ref _duplicates);
@@ -32,6 +32,8 @@ public sealed class CentralCounters
     public long ClipsFailed => Interlocked.Read(ref _clipsFailed);
     public long ClipsUnopenable => Interlocked.Read(ref _clipsUnopenable);
     public long AcksSent => Interlocked.Read(ref _acksSent);
+    /// <summary>Complete clips the central could not process for a reason of its own (its disk, its ffmpeg): left complete for the next start.</summary>
+    public long ClipsDeferred => Interlocked.Read(ref _clipsDeferred);
     /// <summary>Malformed messages by kind of topic: status, health, events, segments, manifest, chunk, cmd-reply, topic.</summary>
     public IReadOnlyDictionary<string, long> Malformed => _malformed;
     public long MalformedTotal => _malformed.Values.Sum();
@@ -47,6 +49,7 @@ public sealed class CentralCounters
         else Interlocked.Increment(ref _clipsUnopenable);
     }
     internal void CountAck() => Interlocked.Increment(ref _acksSent);
+    internal void CountDeferred() => Interlocked.Increment(ref _clipsDeferred);
 }
 
 public sealed class CentralReceiver : IAsyncDisposable
@@ -493,6 +496,7 @@ public sealed class CentralReceiver : IAsyncDisposable
                 {
                     // The central's own disk: leave the clip complete and try again at the next start.
                     _log.LogError(e, "central: clip {Clip}: could not be processed; it stays complete and is tried again at the next start", key);
+                    Counters.CountDeferred();
                     continue;
                 }
                 catch (Exception e) when (e is not OperationCanceledException)

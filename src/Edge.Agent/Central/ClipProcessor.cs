@@ -174,7 +174,11 @@ public sealed class ClipProcessor(ClipChunks chunks, OwnerPrivateKey ownerKey, s
             info.ArgumentList.Add(a);
         Process process;
         try { process = Process.Start(info)!; }
-        catch (System.ComponentModel.Win32Exception e) { return $"cannot start {ffmpegPath}: {e.Message} (ffmpegPath in central.json)"; }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            // The central's own set-up, not the clip's fault: an IOException leaves the clip complete, tried again at the next start.
+            throw new IOException($"cannot start {ffmpegPath}: {e.Message} (check ffmpegPath in central.json)", e);
+        }
         using (process)
         {
             process.StandardInput.Close();

@@ -319,6 +319,27 @@ public sealed class CentralReceiver_Tests(RecordedFootage footage, ITestOutputHe
     }
 
     [Fact]
+    public async Task A_clip_that_cannot_be_cut_because_ffmpeg_is_missing_stays_complete_unacknowledged_and_is_cut_at_the_next_start()
+    {
+        await using var broker = await MosquittoBroker.StartAsync();
+        await using var central = new CentralUnderTest(output, broker.Url, footage.OwnerKeyPath, c => c["ffmpegPath"] = "/nonexistent/ffmpeg");
+        await central.StartAsync();
+        await using var box = await BoxPublisher.ConnectAsync(broker.Url, central.CommandPublicKeyPath);
+
+        await PublishClipAsync(box, "x-1");
+        await TestSite.WaitUntilAsync(() => central.Receiver!.Counters.ClipsDeferred == 1, Patience, "the worker to try the clip and defer it");
+        Assert.Equal(ClipStates.Complete, central.Store.GetClip(BoxPublisher.SiteId, BoxPublisher.DeviceId, "x-1")!.State);
+        Assert.Empty(box.Commands);
+        Assert.False(Directory.Exists(central.ClipDirectory("x-1") + ".partial"));
+
+        await central.StopAsync();
+        central.Rewrite(c => c["ffmpegPath"] = "ffmpeg");
+        await central.StartAsync();
+        var ack = await box.NextCommandAsync("clip-ack", Patience);
+        Assert.True(ack.Args["verified"]!.GetValue<bool>());
+    }
+
+    [Fact]
     public async Task Fleet_state_follows_status_and_health_and_a_command_reply_is_kept()
     {
         await using var broker = await MosquittoBroker.StartAsync();

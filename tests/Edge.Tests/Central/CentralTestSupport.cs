@@ -191,6 +191,10 @@ public sealed class CentralUnderTest : IAsyncDisposable
     private ECDsa? _signer;
 
     public CentralUnderTest(ITestOutputHelper output, Uri broker, string ownerKeyPath)
+        : this(output, broker, ownerKeyPath, _ => { }) { }
+
+    /// <param name="configure">Changes central.json before it is written; Rewrite changes it later (between restarts).</param>
+    public CentralUnderTest(ITestOutputHelper output, Uri broker, string ownerKeyPath, Action<JsonObject> configure)
     {
         _output = output;
         Root = Directory.CreateTempSubdirectory("edge-central-").FullName;
@@ -201,7 +205,7 @@ public sealed class CentralUnderTest : IAsyncDisposable
         var signing = CommandSigningKeys.CreatePair(keys, passphrase: null);
         CommandPublicKeyPath = signing.PublicKeyPath;
         ConfigPath = Path.Combine(Root, "central.json");
-        File.WriteAllText(ConfigPath, new JsonObject
+        _config = new JsonObject
         {
             ["broker"] = broker.ToString(),
             ["clientId"] = $"central-{Guid.NewGuid():N}",
@@ -210,14 +214,26 @@ public sealed class CentralUnderTest : IAsyncDisposable
             ["storeDirectory"] = "store",
             ["storeKeyFile"] = "keys/store.key",
             ["outputDirectory"] = "out",
-        }.ToJsonString());
+        };
+        configure(_config);
+        File.WriteAllText(ConfigPath, _config.ToJsonString());
+        Settings = CentralConfigLoader.Load(ConfigPath);
+    }
+
+    private readonly JsonObject _config;
+
+    /// <summary>Changes central.json; takes effect at the next StartAsync.</summary>
+    public void Rewrite(Action<JsonObject> change)
+    {
+        change(_config);
+        File.WriteAllText(ConfigPath, _config.ToJsonString());
         Settings = CentralConfigLoader.Load(ConfigPath);
     }
 
     public string Root { get; }
     public string ConfigPath { get; }
     public string CommandPublicKeyPath { get; }
-    public CentralSettings Settings { get; }
+    public CentralSettings Settings { get; private set; }
     public CentralReceiver? Receiver { get; private set; }
     public CentralStore Store => _store!;
 
