@@ -37,7 +37,7 @@ public static class CentralCommand
         var (owner, signer) = settings.LoadKeys();
         using var ownerKey = owner;
         using var signingKey = signer;
-        using var store = CentralStore.Open(settings.StoreDirectory, settings.StoreKeyFile);
+        using var store = CentralStore.Open(settings);
         using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; }).SetMinimumLevel(LogLevel.Information));
         await using var receiver = new CentralReceiver(settings, store, ownerKey, signingKey, context.Time, loggers.CreateLogger("central"));
         // SIGTERM (systemd) and Ctrl-C end the wait; the receiver then stops cleanly.

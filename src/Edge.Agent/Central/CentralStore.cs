@@ -123,10 +123,10 @@ public sealed class CentralStore : IDisposable
     }
 
     /// <summary>Opens (creating when missing) the store in DIR/db, its key created on first start when missing.</summary>
-    public static CentralStore Open(string directory, string keyFile)
+    public static CentralStore Open(CentralSettings settings)
     {
-        try { return new CentralStore(IndexStore.Open(Path.Combine(directory, "db"), keyFile, createKeyIfMissing: true)); }
-        catch (IndexKeyException e) { throw new Configuration.ConfigException(keyFile, [$"storeKeyFile: {e.Message}"]); }
+        try { return new CentralStore(IndexStore.Open(Path.Combine(settings.StoreDirectory, "db"), settings.StoreKeyFile, createKeyIfMissing: true)); }
+        catch (IndexKeyException e) { throw new Configuration.ConfigException(settings.ConfigPath, [$"storeKeyFile: {e.Message}"]); }
     }
 
     public static string DeviceKey(string siteId, string deviceId) => $"{siteId}/{deviceId}";

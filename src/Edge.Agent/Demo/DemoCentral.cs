@@ -110,7 +110,7 @@ public sealed class DemoCentral : IAsyncDisposable
         }.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
         var settings = CentralConfigLoader.Load(configPath);
         var (ownerKey, signer) = settings.LoadKeys();
-        var store = CentralStore.Open(settings.StoreDirectory, settings.StoreKeyFile);
+        var store = CentralStore.Open(settings);
         var loggers = LoggerFactory.Create(b => b.AddProvider(logProvider).SetMinimumLevel(LogLevel.Information));
         var receiver = new CentralReceiver(settings, store, ownerKey, signer, time, loggers.CreateLogger("central"), sharedSubscriptions: embeddedBroker ? false : null);
         await receiver.StartAsync(cancellationToken).ConfigureAwait(false);

@@ -242,7 +242,7 @@ public sealed class CentralUnderTest : IAsyncDisposable
     public async Task StartAsync()
     {
         (_ownerKey, _signer) = Settings.LoadKeys();
-        _store = CentralStore.Open(Settings.StoreDirectory, Settings.StoreKeyFile);
+        _store = CentralStore.Open(Settings);
         Receiver = new CentralReceiver(Settings, _store, _ownerKey, _signer, TimeProvider.System, new TestOutputLogger(_output, "central"));
         await Receiver.StartAsync(CancellationToken.None);
         await TestSite.WaitUntilAsync(() => Receiver.IsConnected, TimeSpan.FromSeconds(30), "the central to connect");
