@@ -340,6 +340,37 @@ public sealed class CentralReceiver_Tests(RecordedFootage footage, ITestOutputHe
     }
 
     [Fact]
+    public async Task A_clip_sealed_to_another_owner_key_is_kept_as_unopenable_and_not_acknowledged_at_all()
+    {
+        var otherOwner = Directory.CreateTempSubdirectory("edge-other-owner-").FullName;
+        try
+        {
+            var other = Edge.Agent.Sealing.OwnerKeys.CreatePair(otherOwner, passphrase: null);
+            await using var broker = await MosquittoBroker.StartAsync();
+            await using var central = new CentralUnderTest(output, broker.Url, other.PrivateKeyPath);
+            await central.StartAsync();
+            await using var box = await BoxPublisher.ConnectAsync(broker.Url, central.CommandPublicKeyPath);
+
+            await PublishClipAsync(box, "k-1");
+
+            await TestSite.WaitUntilAsync(() => central.Receiver!.Counters.ClipsUnopenable == 1, Patience, "the clip to be found unopenable");
+            var clip = central.Store.GetClip(BoxPublisher.SiteId, BoxPublisher.DeviceId, "k-1")!;
+            Assert.Equal(ClipStates.Unopenable, clip.State);
+            Assert.Contains("sealed to owner key", clip.Detail);
+            Assert.False(clip.AckSent);
+            Assert.Empty(box.Commands);
+            Assert.False(Directory.Exists(central.ClipDirectory("k-1")));
+            // The ciphertext is kept for a person to look at (with the right key, later).
+            var chunks = new ClipChunks(central.Settings.StoreDirectory).ClipDirectory(BoxPublisher.SiteId, BoxPublisher.DeviceId, "k-1");
+            Assert.NotEmpty(Directory.EnumerateFiles(chunks, "*.chunk", SearchOption.AllDirectories));
+        }
+        finally
+        {
+            Directory.Delete(otherOwner, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Fleet_state_follows_status_and_health_and_a_command_reply_is_kept()
     {
         await using var broker = await MosquittoBroker.StartAsync();
