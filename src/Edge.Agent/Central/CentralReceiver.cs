@@ -5,7 +5,8 @@
 //
 // MQTTnet acknowledges a message when the received handler returns, and not at all when it throws. So: a malformed
 // payload is logged with its topic and problem, counted, and acknowledged (sending it again cannot mend it); a failure
-// of the central itself (its disk, its store) throws, so the message is not acknowledged and the box sends it again.
+// of the central itself (its disk, its store) throws, so the message is not acknowledged: the broker keeps it in the
+// central's session and delivers it again when the central reconnects, which the receiver then does after a pause.
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
@@ -271,10 +272,31 @@ public sealed class CentralReceiver : IAsyncDisposable
         }
         catch (Exception failure) when (failure is not OperationCanceledException)
         {
-            // Not acknowledged: the box keeps the message in its outbox and sends it again.
-            _log.LogError(failure, "central: could not store the message on {Topic}; not acknowledged, so it will come again", topic);
+            // Not acknowledged: the broker keeps it in this session and sends it again after a reconnect (MQTT 5 §4.4).
+            _log.LogError(failure, "central: could not store the message on {Topic}; not acknowledged: the broker delivers it again after a reconnect in {Seconds} s", topic, RedeliveryPause.TotalSeconds);
+            ScheduleRedelivery();
             throw;
         }
+    }
+
+    /// <summary>How long after a failure of its own the receiver reconnects to have unacknowledged messages delivered again.</summary>
+    private static readonly TimeSpan RedeliveryPause = TimeSpan.FromSeconds(10);
+    private int _redeliveryScheduled;
+
+    private void ScheduleRedelivery()
+    {
+        if (Interlocked.Exchange(ref _redeliveryScheduled, 1) == 1) return;
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await Task.Delay(RedeliveryPause, _time, _stop.Token).ConfigureAwait(false);
+                // A clean disconnect keeps the session (its expiry was set at connect); KeepConnectedAsync reconnects.
+                await _client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().Build(), _stop.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or MQTTnet.Exceptions.MqttCommunicationException) { }
+            finally { Interlocked.Exchange(ref _redeliveryScheduled, 0); }
+        });
     }
 
     private static bool IsId(string level) => level.Length is > 0 and <= 64 && char.IsAsciiLetterOrDigit(level[0]) && level.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '.' or '-');

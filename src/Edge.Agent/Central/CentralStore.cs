@@ -65,7 +65,7 @@ public static class ClipStates
     public const string Complete = "complete";
     /// <summary>Verified, cut and acknowledged (verified:true).</summary>
     public const string Done = "done";
-    /// <summary>A hash did not match: chunks discarded, acknowledged with verified:false; the box sends it again.</summary>
+    /// <summary>A hash did not match: chunks discarded, acknowledged with verified:false; the box uploads the clip again.</summary>
     public const string Failed = "failed";
     /// <summary>Every hash matched but it does not open with this central's owner key (or does not cut): kept, not acknowledged, for a person.</summary>
     public const string Unopenable = "unopenable";

@@ -371,6 +371,27 @@ public sealed class CentralReceiver_Tests(RecordedFootage footage, ITestOutputHe
     }
 
     [Fact]
+    public async Task Chunks_the_central_cannot_store_are_not_acknowledged_and_arrive_again_after_its_reconnect()
+    {
+        await using var broker = await MosquittoBroker.StartAsync();
+        await using var central = new CentralUnderTest(output, broker.Url, footage.OwnerKeyPath);
+        await central.StartAsync();
+        await using var box = await BoxPublisher.ConnectAsync(broker.Url, central.CommandPublicKeyPath);
+        // A file where the clip's chunk directory must go: every chunk write fails (as a full or broken disk would).
+        var blocked = new ClipChunks(central.Settings.StoreDirectory).ClipDirectory(BoxPublisher.SiteId, BoxPublisher.DeviceId, "d-1");
+        Directory.CreateDirectory(Path.GetDirectoryName(blocked)!);
+        File.WriteAllText(blocked, "in the way");
+
+        await PublishClipAsync(box, "d-1");
+        await TestSite.WaitUntilAsync(() => central.Receiver!.Counters.Received >= 3, Patience, "the first chunks to fail");
+        File.Delete(blocked);
+
+        var ack = await box.NextCommandAsync("clip-ack", Patience);
+        Assert.True(ack.Args["verified"]!.GetValue<bool>());
+        Assert.True(File.Exists(Path.Combine(central.ClipDirectory("d-1"), $"{RecordedFootage.Camera}.mp4")));
+    }
+
+    [Fact]
     public async Task Fleet_state_follows_status_and_health_and_a_command_reply_is_kept()
     {
         await using var broker = await MosquittoBroker.StartAsync();
