@@ -98,8 +98,9 @@ public static class EdgeCli
         {
             var seconds = new Option<int>("--seconds") { Description = "How long the simulated site records", DefaultValueFactory = _ => 60 };
             var dir = new Option<DirectoryInfo?>("--dir") { Description = "Where the simulated site lives (default: a new temporary directory, printed)" };
-            var demo = new Command("demo", "Run a simulated site end to end: test-pattern cameras, recording, index, and a summary that checks it all plays") { seconds, dir };
-            demo.SetAction((parse, ct) => DemoCommand.RunAsync(parse.GetValue(seconds), parse.GetValue(dir), context, ct));
+            var broker = new Option<string?>("--broker") { Description = "mqtt://HOST:PORT: an external broker for box and central (default: an embedded one on loopback)" };
+            var demo = new Command("demo", "Run a simulated site end to end: test-pattern cameras, recording, index, sync to an embedded central, and a summary that checks it all plays") { seconds, dir, broker };
+            demo.SetAction((parse, ct) => DemoCommand.RunAsync(parse.GetValue(seconds), parse.GetValue(dir), parse.GetValue(broker), context, ct));
             root.Add(demo);
         }
         {
@@ -181,6 +182,7 @@ public static class EdgeCli
         }
         Monitoring.MonitorCommand.Register(root, context);
         Doctor.DoctorCommand.Register(root, context, ConfigOption, JsonOption);
+        root.Add(Edge.Agent.Central.CentralCommand.Build(context));
         return root;
     }
 }

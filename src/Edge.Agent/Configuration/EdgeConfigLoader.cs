@@ -44,7 +44,7 @@ public static class EdgeConfigLoader
     }
 
     /// <summary>Turns System.Text.Json's message into "key: problem", with the key as a JSON path without the "$.".</summary>
-    private static string Describe(JsonException e)
+    internal static string Describe(JsonException e)
     {
         string key = KeyOf(e.Path);
         if (e.Message.Contains("could not be mapped to any .NET member", StringComparison.Ordinal))

@@ -23,9 +23,16 @@ public static class DemoCommand
 {
     public const double DemoSegmentSeconds = 5;
 
-    public static async Task<int> RunAsync(int seconds, DirectoryInfo? dir, CommandContext context, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(int seconds, DirectoryInfo? dir, CommandContext context, CancellationToken cancellationToken) =>
+        await RunAsync(seconds, dir, null, context, cancellationToken).ConfigureAwait(false);
+
+    /// <param name="broker">An external broker for box and central both; null: an embedded one on loopback.</param>
+    public static async Task<int> RunAsync(int seconds, DirectoryInfo? dir, string? broker, CommandContext context, CancellationToken cancellationToken)
     {
         if (seconds < 5) throw new UsageException($"--seconds: at least 5 (found {seconds})");
+        Uri? externalBroker = null;
+        if (broker is not null && (!Uri.TryCreate(broker, UriKind.Absolute, out externalBroker) || externalBroker.Scheme != "mqtt" || externalBroker.Host.Length == 0))
+            throw new UsageException($"--broker: '{broker}' is not an mqtt://HOST:PORT URL (the demo speaks plain MQTT; TLS is for real deployments)");
         var root = dir?.FullName ?? Path.Combine(Path.GetTempPath(), "edge-demo-" + context.Time.GetUtcNow().ToString("yyyyMMdd-HHmmss"));
         Directory.CreateDirectory(root);
         var configPath = Path.Combine(root, "edge.json");
@@ -34,8 +41,15 @@ public static class DemoCommand
         var owner = File.Exists(Path.Combine(ownerDir, "owner.key"))
             ? new OwnerKeyPair(Path.Combine(ownerDir, "owner.key"), Path.Combine(ownerDir, "owner.pub"), "", false)
             : OwnerKeys.CreatePair(ownerDir, passphrase: null);
+        // The central signs its commands (clip-ack) with owner-sign.key; the box trusts owner-sign.pub.
+        if (!File.Exists(Path.Combine(ownerDir, Central.CommandSigningKeys.PrivateKeyFileName))) Central.CommandSigningKeys.CreatePair(ownerDir, passphrase: null);
+        await using var log = new StreamWriter(Path.Combine(root, "edge.log"), append: true) { AutoFlush = true };
+        using var logProvider = new DemoFileLoggerProvider(log);
+        using var brokerLoggers = LoggerFactory.Create(b => b.AddProvider(logProvider));
+        await using var embedded = externalBroker is null ? await EmbeddedBroker.StartAsync(brokerLoggers.CreateLogger("broker")).ConfigureAwait(false) : null;
+        var brokerUrl = externalBroker ?? embedded!.Url;
         File.WriteAllText(Path.Combine(root, "door-scenario.json"), DoorScenarioJson);
-        File.WriteAllText(configPath, DemoConfigJson());
+        File.WriteAllText(configPath, DemoConfigJson(brokerUrl));
         var settings = EdgeConfigLoader.Load(configPath);
         foreach (var volume in settings.Volumes.Where(v => VolumeMarker.TryRead(v) is null))
         {
@@ -53,13 +67,17 @@ public static class DemoCommand
         o.WriteLine($"  sealing       to {owner.PublicKeyPath}; the private key {owner.PrivateKeyPath} stands in for the central office");
         o.WriteLine($"  door          {string.Join(", ", settings.Doors.Select(d => $"{d.Id} (contact GPIO{d.ContactPin}, exit button GPIO{d.ExitButtonPin}; simulated, {Path.GetFileName(settings.Gpio.ScenarioFile)})"))}");
         o.WriteLine($"  agent log     {Path.Combine(root, "edge.log")}");
+        await using var central = await DemoCentral.StartAsync(root, brokerUrl, embeddedBroker: embedded is not null, logProvider, context.Time, cancellationToken).ConfigureAwait(false);
+        o.WriteLine($"  broker        {brokerUrl}{(embedded is null ? "" : " (embedded, loopback only)")}");
+        o.WriteLine($"  central       {central.Settings.ConfigPath}; clips under {Path.Combine(central.Settings.OutputDirectory, "clips")}");
+        central.Receiver.ClipHandled += (clip, result) => o.WriteLine(result.Outcome == Central.ClipOutcome.Verified
+            ? $"  central: clip {clip.ClipId} verified, opened and cut into {result.OutputDirectory}; clip-ack sent"
+            : $"  central: clip {clip.ClipId} {(result.Outcome == Central.ClipOutcome.HashMismatch ? "refused (verified:false)" : "cannot be opened")}: {result.Detail}");
         o.WriteLine($"Recording for {seconds} s…");
 
         var stopwatch = Stopwatch.StartNew();
         using (var index = IndexOpener.Open(settings, createKeyIfMissing: true))
         {
-            await using var log = new StreamWriter(Path.Combine(root, "edge.log"), append: true) { AutoFlush = true };
-            using var logProvider = new DemoFileLoggerProvider(log);
             using var host = AgentHost.Build(settings, index, context.Time, logging => logging.AddProvider(logProvider));
             var recording = host.Services.GetRequiredService<RecordingService>();
             recording.SegmentIndexed += s => o.WriteLine(
@@ -73,15 +91,38 @@ public static class DemoCommand
             using var interrupted = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lifetime.ApplicationStopping);
             try { await Task.Delay(TimeSpan.FromSeconds(seconds), context.Time, interrupted.Token).ConfigureAwait(false); }
             catch (OperationCanceledException) { o.WriteLine("Interrupted; stopping."); }
+            if (!interrupted.IsCancellationRequested) await WaitForClipsAsync(index, central, context, interrupted.Token).ConfigureAwait(false);
             o.WriteLine("Stopping: each camera finishes the segment in flight…");
             await host.StopAsync(CancellationToken.None).ConfigureAwait(false);
         }
 
-        return await SummariseAsync(settings, owner, context).ConfigureAwait(false);
+        return await SummariseAsync(settings, owner, central, context).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Gives the box time to upload the clips of flags whose window has closed, while it still runs. Only when the box
+    /// publishes at all (a build without the box side of sync publishes nothing, and the demo says so).
+    /// </summary>
+    private static async Task WaitForClipsAsync(EdgeIndex index, DemoCentral central, CommandContext context, CancellationToken cancellationToken)
+    {
+        if (central.Receiver.Counters.Received == 0) return;
+        var deadline = context.Time.GetUtcNow() + TimeSpan.FromSeconds(60);
+        bool announced = false;
+        while (context.Time.GetUtcNow() < deadline)
+        {
+            var closed = index.AllFlags().Where(f => f.ToUtc < context.Time.GetUtcNow().UtcDateTime).Select(f => f.Id).ToHashSet();
+            var handled = central.Store.AllClips().Where(c => c.State is Central.ClipStates.Done or Central.ClipStates.Unopenable)
+                .Select(c => c.ManifestJson is { } m ? System.Text.Json.Nodes.JsonNode.Parse(m)?["flagId"]?.GetValue<long>() : null).ToHashSet();
+            if (closed.All(id => handled.Contains(id))) return;
+            if (!announced) context.Out.WriteLine($"Waiting (at most 60 s) for the clips of {closed.Count(id => !handled.Contains(id))} closed flag(s) to reach the central…");
+            announced = true;
+            try { await Task.Delay(TimeSpan.FromMilliseconds(500), context.Time, cancellationToken).ConfigureAwait(false); }
+            catch (OperationCanceledException) { return; }
+        }
     }
 
     /// <summary>Checks what the run left behind, from the index and the disk alone, and prints the summary.</summary>
-    private static async Task<int> SummariseAsync(EdgeSettings settings, OwnerKeyPair owner, CommandContext context)
+    private static async Task<int> SummariseAsync(EdgeSettings settings, OwnerKeyPair owner, DemoCentral central, CommandContext context)
     {
         var o = context.Out;
         var problems = new List<string>();
@@ -126,6 +167,7 @@ public static class DemoCommand
             o.WriteLine($"  flag {flag.Id,-5} {string.Join(",", flag.Cameras)} {settings.ToSiteTime(new DateTimeOffset(flag.FromUtc, TimeSpan.Zero)):HH:mm:ss}–{settings.ToSiteTime(new DateTimeOffset(flag.ToUtc, TimeSpan.Zero)):HH:mm:ss} ({flag.Reason}): " +
                         $"{index.QuerySegments(null, flag.FromUtc, flag.ToUtc).Count(flag.Covers)} segment(s) protected");
         o.WriteLine($"  index      {index.SizeBytes / 1024.0:0} KiB, {index.CountSegments()} segments, {index.QueryEvents().Count} events, {index.AllFlags().Count} flags");
+        SummariseCentral(central, index.AllFlags().Count, problems, o);
         if (problems.Count == 0)
         {
             o.WriteLine("OK: everything recorded is sealed, indexed, contiguous, and opens with the owner's key to video that plays.");
@@ -135,6 +177,34 @@ public static class DemoCommand
         foreach (var p in problems) context.Err.WriteLine($"edge demo: {p}");
         context.Err.WriteLine($"edge demo: FAILED with {problems.Count} problem(s)");
         return EdgeCli.ExitFailure;
+    }
+
+    /// <summary>The central's side: what arrived, and each clip received, decrypted and verified (or why not).</summary>
+    private static void SummariseCentral(DemoCentral central, int flags, List<string> problems, TextWriter o)
+    {
+        var c = central.Receiver.Counters;
+        var clips = central.Store.AllClips();
+        var devices = central.Store.AllDevices();
+        o.WriteLine($"  central    {c.Received} message(s) from {devices.Count} box(es), {c.Duplicates} duplicate(s) dropped, {c.MalformedTotal} malformed; " +
+                    $"{devices.Sum(d => central.Store.Events(d.SiteId, d.DeviceId).Count)} event(s) stored");
+        foreach (var clip in clips)
+        {
+            var outputs = clip.State == Central.ClipStates.Done
+                ? Central.ClipProcessor.OutputDirectoryFor(central.Settings.OutputDirectory, clip.SiteId, clip.DeviceId, clip.ClipId)
+                : null;
+            o.WriteLine($"  clip       {clip.ClipId}: {clip.State}{(outputs is null ? "" : $", decrypted, verified and cut: {outputs}")}{(clip.State == Central.ClipStates.Done ? "" : $" ({clip.Detail})")}");
+            if (clip.State is Central.ClipStates.Failed or Central.ClipStates.Unopenable) problems.Add($"central: clip {clip.ClipId} {clip.State}: {clip.Detail}");
+        }
+        int verified = clips.Count(x => x.State == Central.ClipStates.Done);
+        if (c.Received == 0)
+            o.WriteLine($"  central    no clip arrived: the box published nothing to the broker (this build's box does not sync yet), so none of the {flags} flagged window(s) was received, decrypted or verified at the central");
+        else if (verified == 0)
+        {
+            o.WriteLine($"  central    no clip arrived decrypted and verified (of {flags} flagged window(s))");
+            if (flags > 0) problems.Add($"central: none of the {flags} flagged window(s) arrived as a verified clip");
+        }
+        else
+            o.WriteLine($"  central    {verified} clip(s) received, decrypted and verified at the central (of {flags} flagged window(s))");
     }
 
     /// <summary>Opens the segment as the owner would (decrypt, verify every chunk and hash), probes it, deletes the plaintext.</summary>
@@ -158,7 +228,7 @@ public static class DemoCommand
         }
     }
 
-    private static string DemoConfigJson() => JsonSerializer.Serialize(new
+    private static string DemoConfigJson(Uri broker) => JsonSerializer.Serialize(new
     {
         siteId = "demo-site",
         deviceId = "demo-box-01",
@@ -182,6 +252,8 @@ public static class DemoCommand
         },
         gpio = new { driver = "simulated", scenarioFile = "door-scenario.json" },
         flags = new { preRoll = "00:00:03", postRoll = "00:00:05" },
+        // Metadata and flagged clips to the demo's broker; commands from the central checked with owner-sign.pub.
+        sync = new { broker = broker.ToString(), commandPublicKey = "owner/" + Central.CommandSigningKeys.PublicKeyFileName, healthSeconds = 10, clipBandwidthKbps = 0 },
     }, new JsonSerializerOptions { WriteIndented = true });
 
     /// <summary>Someone enters at 6 s and leaves through the exit button at 20 s; every change bounces like a real contact.</summary>

@@ -1,0 +1,277 @@
+// Pieces of the central tests: real footage recorded and sealed once by the real agent (RecordedFootage), a test-side
+// box that speaks the box's half of docs/protocol.md over a real broker (BoxPublisher: real messages, its own MQTT
+// client), and a central running in this process (CentralUnderTest: the same CentralReceiver `edge central` runs).
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Edge.Agent.Central;
+using Edge.Agent.Index;
+using Edge.Sync;
+using Edge.Tests.Support;
+using MQTTnet;
+using MQTTnet.Protocol;
+using Xunit.Abstractions;
+
+namespace Edge.Tests.Central;
+
+/// <summary>About 10 s of two test-pattern cameras (2 s segments, a key frame a second), sealed to the site's owner key.</summary>
+public sealed class RecordedFootage : IAsyncLifetime
+{
+    public const string Camera = "door-cam";
+    public const string SecondCamera = "rack-cam";
+    private TestSite? _site;
+
+    public TestSite Site => _site!;
+    public IReadOnlyList<SegmentRecord> Segments { get; private set; } = [];
+    public IReadOnlyList<SegmentRecord> SecondCameraSegments { get; private set; } = [];
+    public string OwnerKeyPath => Site.OwnerKeys.PrivateKeyPath;
+
+    public async Task InitializeAsync()
+    {
+        _site = new TestSite(new NullOutput(), TestSite.TestPatternCamera(Camera, segmentSeconds: 2, fps: 15), TestSite.TestPatternCamera(SecondCamera, segmentSeconds: 2, fps: 10));
+        await _site.StartAsync();
+        await TestSite.WaitUntilAsync(() => _site.Index!.QuerySegments(Camera).Count >= 5 && _site.Index!.QuerySegments(SecondCamera).Count >= 5, TimeSpan.FromSeconds(90), "five sealed segments per camera");
+        await _site.StopAsync();
+        using var index = IndexOpener.Open(_site.Settings, createKeyIfMissing: false);
+        Segments = index.QuerySegments(Camera);
+        SecondCameraSegments = index.QuerySegments(SecondCamera);
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_site is not null) await _site.DisposeAsync();
+    }
+
+    private sealed class NullOutput : ITestOutputHelper
+    {
+        public void WriteLine(string message) { }
+        public void WriteLine(string format, params object[] args) { }
+    }
+}
+
+/// <summary>A chunk as the box publishes it: the bytes of its sealed file and the user properties describing them.</summary>
+public sealed record TestChunk(long Segment, int Index, int Count, long Offset, byte[] Bytes, string Sha256);
+
+/// <summary>The box's side of the protocol, played by the test over a real broker.</summary>
+public sealed class BoxPublisher : IAsyncDisposable
+{
+    public const string SiteId = "test-site";
+    public const string DeviceId = "test-box";
+    public static string Root => SyncOptions.TopicRoot(SiteId, DeviceId);
+
+    private readonly IMqttClient _client;
+    private readonly ECDsa? _commandKey;
+    // Commands already handed to the test: each is returned once.
+    private readonly HashSet<string> _returned = [];
+
+    private BoxPublisher(IMqttClient client, ECDsa? commandKey)
+    {
+        _client = client;
+        _commandKey = commandKey;
+    }
+
+    /// <summary>Every command that reached the box's cmd/# subscription, in arrival order (raw envelopes).</summary>
+    public ConcurrentQueue<(string Topic, byte[] Payload)> Commands { get; } = new();
+
+    public static async Task<BoxPublisher> ConnectAsync(Uri broker, string? commandPublicKeyPath)
+    {
+        var client = new MqttClientFactory().CreateMqttClient();
+        var box = new BoxPublisher(client, commandPublicKeyPath is null ? null : CommandSigningKeys.LoadPublic(commandPublicKeyPath));
+        client.ApplicationMessageReceivedAsync += e =>
+        {
+            box.Commands.Enqueue((e.ApplicationMessage.Topic, System.Buffers.BuffersExtensions.ToArray(e.ApplicationMessage.Payload)));
+            return Task.CompletedTask;
+        };
+        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await client.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer(broker.Host, broker.Port).WithClientId($"box-{Guid.NewGuid():N}").Build(), limit.Token);
+        await client.SubscribeAsync($"{Root}/cmd/#", MqttQualityOfServiceLevel.AtLeastOnce, limit.Token);
+        return box;
+    }
+
+    public async Task PublishAsync(string subtopic, byte[] payload, IEnumerable<(string Name, string Value)>? properties = null, bool retain = false)
+    {
+        var result = await TryPublishAsync(subtopic, payload, properties, retain);
+        Assert.True(result.IsSuccess, $"publish to {subtopic}: {result.ReasonCode}");
+    }
+
+    public async Task<MqttClientPublishResult> TryPublishAsync(string subtopic, byte[] payload, IEnumerable<(string Name, string Value)>? properties = null, bool retain = false)
+    {
+        var builder = new MqttApplicationMessageBuilder().WithTopic($"{Root}/{subtopic}").WithPayload(payload)
+            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).WithRetainFlag(retain);
+        foreach (var (name, value) in properties ?? []) builder.WithUserProperty(name, new ReadOnlyMemory<byte>(Encoding.UTF8.GetBytes(value)));
+        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        return await _client.PublishAsync(builder.Build(), limit.Token);
+    }
+
+    public Task PublishJsonAsync(string subtopic, JsonNode json, bool retain = false) =>
+        PublishAsync(subtopic, JsonSerializer.SerializeToUtf8Bytes(json), retain: retain);
+
+    public Task PublishChunkAsync(string clipId, TestChunk chunk, byte[]? bytesOverride = null) =>
+        PublishAsync($"clips/{clipId}/chunk", bytesOverride ?? chunk.Bytes,
+        [
+            ("schema", "1"), ("segment", chunk.Segment.ToString()), ("chunk", chunk.Index.ToString()), ("chunks", chunk.Count.ToString()),
+            ("offset", chunk.Offset.ToString()), ("sha256", chunk.Sha256),
+        ]);
+
+    public static JsonObject Manifest(string clipId, DateTimeOffset from, DateTimeOffset to, IEnumerable<SegmentRecord> segments, int chunkBytes) => new()
+    {
+        ["schema"] = 1,
+        ["clipId"] = clipId,
+        ["flagId"] = 12,
+        ["reason"] = "door_entry server-room",
+        ["from"] = ProtocolTime.Format(from),
+        ["to"] = ProtocolTime.Format(to),
+        ["cameras"] = new JsonArray(segments.Select(s => s.Camera).Distinct().Select(c => (JsonNode)c).ToArray()),
+        ["chunkBytes"] = chunkBytes,
+        ["segments"] = new JsonArray(segments.Select(s => (JsonNode)new JsonObject
+        {
+            ["id"] = s.Id,
+            ["camera"] = s.Camera,
+            ["start"] = ProtocolTime.Format(new DateTimeOffset(s.StartUtc, TimeSpan.Zero)),
+            ["end"] = ProtocolTime.Format(new DateTimeOffset(s.EndUtc, TimeSpan.Zero)),
+            ["container"] = s.Container,
+            ["storedBytes"] = s.StoredBytes,
+            ["storedSha256"] = s.StoredSha256,
+            ["wrappedKey"] = Convert.ToBase64String(s.WrappedKey!),
+            ["ownerKeyId"] = s.OwnerKeyId,
+            ["chunks"] = (s.StoredBytes + chunkBytes - 1) / chunkBytes,
+            ["relativePath"] = s.RelativePath.Replace('\\', '/'),
+            ["bytes"] = s.Bytes,
+            ["sha256"] = s.Sha256,
+        }).ToArray()),
+    };
+
+    public static IReadOnlyList<TestChunk> ChunksOf(SegmentRecord segment, int chunkBytes)
+    {
+        var bytes = File.ReadAllBytes(segment.FullPath);
+        int count = (bytes.Length + chunkBytes - 1) / chunkBytes;
+        return Enumerable.Range(0, count).Select(i =>
+        {
+            var part = bytes.AsSpan(i * chunkBytes, Math.Min(chunkBytes, bytes.Length - i * chunkBytes)).ToArray();
+            return new TestChunk(segment.Id, i, count, (long)i * chunkBytes, part, Convert.ToHexStringLower(SHA256.HashData(part)));
+        }).ToList();
+    }
+
+    /// <summary>Waits for a command on R/cmd/{name}, checks its signature with owner-sign.pub and returns its body.</summary>
+    public async Task<CommandBody> NextCommandAsync(string name, TimeSpan timeout, Func<CommandBody, bool>? match = null)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        var seen = _returned;
+        while (DateTime.UtcNow < deadline)
+        {
+            foreach (var (topic, payload) in Commands.ToArray())
+            {
+                if (topic != $"{Root}/cmd/{name}") continue;
+                var verified = CommandSigner.Verify(payload, _commandKey ?? throw new InvalidOperationException("this box was given no command public key"));
+                if (seen.Contains(verified.Body.Id) || !(match?.Invoke(verified.Body) ?? true)) continue;
+                seen.Add(verified.Body.Id);
+                return verified.Body;
+            }
+            await Task.Delay(100);
+        }
+        throw new TimeoutException($"no {name} command within {timeout.TotalSeconds:0} s; commands seen: {string.Join(", ", Commands.Select(c => c.Topic))}");
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try { await _client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().Build()); } catch (Exception) { /* already gone */ }
+        _client.Dispose();
+        _commandKey?.Dispose();
+    }
+}
+
+/// <summary>A central in this process: its own directory, central.json, store, output, and the owner's two keys.</summary>
+public sealed class CentralUnderTest : IAsyncDisposable
+{
+    private readonly ITestOutputHelper _output;
+    private CentralStore? _store;
+    private Edge.Agent.Sealing.OwnerPrivateKey? _ownerKey;
+    private ECDsa? _signer;
+
+    public CentralUnderTest(ITestOutputHelper output, Uri broker, string ownerKeyPath)
+        : this(output, broker, ownerKeyPath, _ => { }) { }
+
+    /// <param name="configure">Changes central.json before it is written; Rewrite changes it later (between restarts).</param>
+    public CentralUnderTest(ITestOutputHelper output, Uri broker, string ownerKeyPath, Action<JsonObject> configure)
+    {
+        _output = output;
+        Root = Directory.CreateTempSubdirectory("edge-central-").FullName;
+        var keys = Path.Combine(Root, "keys");
+        Directory.CreateDirectory(keys);
+        File.Copy(ownerKeyPath, Path.Combine(keys, "owner.key"));
+        File.SetUnixFileMode(Path.Combine(keys, "owner.key"), UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        var signing = CommandSigningKeys.CreatePair(keys, passphrase: null);
+        CommandPublicKeyPath = signing.PublicKeyPath;
+        ConfigPath = Path.Combine(Root, "central.json");
+        _config = new JsonObject
+        {
+            ["broker"] = broker.ToString(),
+            ["clientId"] = $"central-{Guid.NewGuid():N}",
+            ["ownerKey"] = "keys/owner.key",
+            ["commandSigningKey"] = "keys/owner-sign.key",
+            ["storeDirectory"] = "store",
+            ["storeKeyFile"] = "keys/store.key",
+            ["outputDirectory"] = "out",
+        };
+        configure(_config);
+        File.WriteAllText(ConfigPath, _config.ToJsonString());
+        Settings = CentralConfigLoader.Load(ConfigPath);
+    }
+
+    private readonly JsonObject _config;
+
+    /// <summary>Changes central.json; takes effect at the next StartAsync.</summary>
+    public void Rewrite(Action<JsonObject> change)
+    {
+        change(_config);
+        File.WriteAllText(ConfigPath, _config.ToJsonString());
+        Settings = CentralConfigLoader.Load(ConfigPath);
+    }
+
+    public string Root { get; }
+    public string ConfigPath { get; }
+    public string CommandPublicKeyPath { get; }
+    public CentralSettings Settings { get; private set; }
+    public CentralReceiver? Receiver { get; private set; }
+    public CentralStore Store => _store!;
+
+    public string ClipDirectory(string clipId) => ClipProcessor.OutputDirectoryFor(Settings.OutputDirectory, BoxPublisher.SiteId, BoxPublisher.DeviceId, clipId);
+
+    public async Task StartAsync()
+    {
+        (_ownerKey, _signer) = Settings.LoadKeys();
+        _store = CentralStore.Open(Settings);
+        Receiver = new CentralReceiver(Settings, _store, _ownerKey, _signer, TimeProvider.System, new TestOutputLogger(_output, "central"));
+        await Receiver.StartAsync(CancellationToken.None);
+        await TestSite.WaitUntilAsync(() => Receiver.IsConnected, TimeSpan.FromSeconds(30), "the central to connect");
+    }
+
+    public async Task StopAsync()
+    {
+        if (Receiver is not null) await Receiver.DisposeAsync();
+        Receiver = null;
+        _store?.Dispose();
+        _store = null;
+        _ownerKey?.Dispose();
+        _signer?.Dispose();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        try { Directory.Delete(Root, recursive: true); } catch (IOException) { }
+    }
+}
+
+internal sealed class TestOutputLogger(ITestOutputHelper output, string category) : Microsoft.Extensions.Logging.ILogger
+{
+    public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+    public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+    public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+    {
+        try { output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} {logLevel} {category}: {formatter(state, exception)} {exception}"); }
+        catch (InvalidOperationException) { /* the test has finished */ }
+    }
+}
