@@ -39,6 +39,11 @@ public static class EdgeCli
             context.Err.WriteLine($"edge: {e.Message}");
             return ExitUsage;
         }
+        catch (Access.LocalAccessException e)
+        {
+            context.Err.WriteLine($"edge: access refused: {e.Message}");
+            return ExitFailure;
+        }
         catch (IndexLockedException) when (!context.InsideAgent && parse.CommandResult.Command.Name is not ("run" or "demo") && TryGetConfig(parse) is { } settings)
         {
             // The agent is running and holds the index: let it answer. It may be starting (lock taken, socket not
@@ -178,6 +183,8 @@ public static class EdgeCli
             provision.SetAction((parse, ct) => ProvisionCommand.RunAsync(parse.GetValue(file), parse.GetValue(rootDir), parse.GetValue(check), context, ct));
             root.Add(provision);
         }
+        root.Add(AuditCommand.Build(context, ConfigOption, JsonOption));
+        root.Add(VerifyCommand.Build(context, ConfigOption, JsonOption));
         return root;
     }
 }
