@@ -172,7 +172,8 @@ public static class AuditChain
             if (record.PrevHash != prevHash)
             {
                 // This record is intact; what it chains to is not what precedes it: the previous record (or the
-                // checkpoint) was rewritten together with its own hash.
+                // checkpoint) was rewritten together with its own hash, and is not counted as verified.
+                if (previous is not null) count--;
                 return previous is null
                     ? Result(new AuditProblem(AuditProblemKind.Changed, record.Seq - 1, checkpoint?.AtUtc, checkpoint is null ? null : "checkpoint",
                         $"seq {record.Seq} chains to a hash other than {Where(null)}'s"))
