@@ -90,6 +90,13 @@ public static class LocalAccess
                                            "(no peer credentials on its control socket)");
         if (caller.Uid == 0 || caller.Person == "root" || context.Accounts.IsInGroup(caller.Person, AdminGroup))
             return caller;
+        // Inside the agent the index is at hand: the attempt is recorded. (A refused terminal process usually cannot
+        // open the index at all: its key is the edge user's.)
+        context.AgentIndex?.Audit(new Index.AuditRecord
+        {
+            AtUtc = context.Time.GetUtcNow().UtcDateTime, Action = "access_refused", User = caller.Describe,
+            Detail = $"{what}: uid {caller.Uid} is neither root nor in {AdminGroup}",
+        });
         throw new LocalAccessException(
             $"{what} reads footage or the audit trail: it needs root or membership of the group {AdminGroup}, and {caller.Describe} (uid {caller.Uid}) is neither. " +
             $"An administrator can add the user with `sudo adduser {caller.Person} {AdminGroup}` (it counts from the next login)");

@@ -19,6 +19,9 @@ public sealed class CommandContext(TextWriter output, TextWriter error, TimeProv
     /// <summary>True when this runs inside `edge run`, answering a request from another `edge` process.</summary>
     public bool InsideAgent => agentIndex is not null;
 
+    /// <summary>The agent's open index, when this runs inside the agent (for records that need no settings, e.g. a refusal).</summary>
+    internal EdgeIndex? AgentIndex => agentIndex;
+
     /// <summary>The user database for access checks (tests give their own: they run as root).</summary>
     public Access.IUnixAccounts Accounts { get; init; } = Access.EtcAccounts.System;
 

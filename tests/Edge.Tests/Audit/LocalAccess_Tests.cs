@@ -31,6 +31,39 @@ public class LocalAccess_Tests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_refusal_inside_the_agent_is_recorded_with_the_caller()
+    {
+        await using var site = new AuditSite(output);
+        using var index = site.OpenIndex();
+        var error = new StringWriter();
+        // As the control socket builds it: the agent's open index, and the peer as the caller.
+        var context = new Edge.Agent.Cli.CommandContext(new StringWriter(), error, TimeProvider.System, index) { Accounts = new FakeAccounts() };
+        context.Caller = FakeAccounts.Alice;
+
+        var code = await Edge.Agent.Cli.EdgeCli.InvokeAsync(["audit", "list", "--config", site.ConfigPath], context);
+
+        Assert.Equal(1, code);
+        Assert.Contains("access refused", error.ToString());
+        var refused = Assert.Single(index.QueryAudit());
+        Assert.Equal(("access_refused", "alice"), (refused.Action, refused.User));
+        Assert.Equal("edge audit list: uid 1000 is neither root nor in edge-admin", refused.Detail);
+    }
+
+    [Fact]
+    public async Task Inside_the_agent_a_request_without_peer_credentials_is_refused()
+    {
+        await using var site = new AuditSite(output);
+        using var index = site.OpenIndex();
+        var error = new StringWriter();
+        var context = new Edge.Agent.Cli.CommandContext(new StringWriter(), error, TimeProvider.System, index);
+
+        var code = await Edge.Agent.Cli.EdgeCli.InvokeAsync(["audit", "verify", "--config", site.ConfigPath], context);
+
+        Assert.Equal(1, code);
+        Assert.Contains("the agent could not tell who sent the request", error.ToString());
+    }
+
+    [Fact]
     public async Task Segments_open_refuses_a_user_outside_edge_admin_and_writes_nothing()
     {
         await using var box = new SealedBox(output);
