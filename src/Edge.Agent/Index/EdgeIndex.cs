@@ -157,8 +157,8 @@ public sealed class EdgeIndex : IDisposable
             record.PrevHash = _auditHead.Hash;
             record.Hash = AuditChain.HashOf(record, record.PrevHash);
             var head = new AuditHead(record.Seq, record.Hash);
-            // The record and the head it makes are one transaction: a record deleted later from the end of the chain
-            // is still missed by `audit verify`.
+            // The record and the head it makes are one transaction, so `audit verify` notices a record deleted later
+            // from the end of the chain (the stored head names it).
             var db = _store.Database;
             db.BeginTrans();
             try
