@@ -17,7 +17,10 @@ public static class RunCommand
         using var host = AgentHost.Build(settings, index, context.Time);
         try
         {
-            await host.RunAsync(cancellationToken).ConfigureAwait(false);
+            // Not host.RunAsync: it disposes the host, and the failed services are read from it below (a clean
+            // SIGTERM then crashed with ObjectDisposedException and never audited agent_stop).
+            await host.StartAsync(cancellationToken).ConfigureAwait(false);
+            await host.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not OperationCanceledException and not IndexException and not ConfigException)
         {
