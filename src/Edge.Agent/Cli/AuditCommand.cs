@@ -51,6 +51,7 @@ public static class AuditCommand
         var toUtc = TimeArgument.ParseUtc(to, "--to", settings);
         using var lease = context.OpenIndex(settings);
         var records = lease.Index.QueryAudit(fromUtc, toUtc);
+        var head = lease.Index.AuditHead();
         // Listed first, then audited: the list shows the trail as it was when asked.
         lease.Index.Audit(new AuditRecord
         {
@@ -67,7 +68,7 @@ public static class AuditCommand
             var extra = (r.Purpose is null ? "" : $" [purpose: {r.Purpose}]") + (r.Recipient is null ? "" : $" [recipient: {r.Recipient}]");
             context.Out.WriteLine($"{r.Seq,7}  {Site(settings, r.AtUtc):yyyy-MM-dd HH:mm:ss}  {r.User,-20} {r.Action,-18} {r.Detail}{extra}");
         }
-        context.Out.WriteLine($"{records.Count} record(s), times in {settings.TimeZone.Id}; chain head seq {lease.Index.AuditHead().Seq}");
+        context.Out.WriteLine($"{records.Count} record(s), times in {settings.TimeZone.Id}; chain head seq {head.Seq} (this listing is audited as seq {head.Seq + 1})");
         return Task.FromResult(EdgeCli.ExitOk);
     }
 
