@@ -53,11 +53,12 @@ public static class AuditCommand
         var records = lease.Index.QueryAudit(fromUtc, toUtc);
         var head = lease.Index.AuditHead();
         // Listed first, then audited: the list shows the trail as it was when asked.
-        lease.Index.Audit(new AuditRecord
+        var own = new AuditRecord
         {
             AtUtc = context.Time.GetUtcNow().UtcDateTime, Action = "audit_list", User = caller.Describe,
             Detail = $"{records.Count} record(s){(from is null ? "" : $" from {from}")}{(to is null ? "" : $" to {to}")}",
-        });
+        };
+        lease.Index.Audit(own);
         if (json)
         {
             CliJson.Write(context.Out, records.Select(r => ToJson(r, settings)).ToList());
@@ -68,7 +69,7 @@ public static class AuditCommand
             var extra = (r.Purpose is null ? "" : $" [purpose: {r.Purpose}]") + (r.Recipient is null ? "" : $" [recipient: {r.Recipient}]");
             context.Out.WriteLine($"{r.Seq,7}  {Site(settings, r.AtUtc):yyyy-MM-dd HH:mm:ss}  {r.User,-20} {r.Action,-18} {r.Detail}{extra}");
         }
-        context.Out.WriteLine($"{records.Count} record(s), times in {settings.TimeZone.Id}; chain head seq {head.Seq} (this listing is audited as seq {head.Seq + 1})");
+        context.Out.WriteLine($"{records.Count} record(s), times in {settings.TimeZone.Id}; chain head seq {head.Seq} (this listing is audited as seq {own.Seq})");
         return Task.FromResult(EdgeCli.ExitOk);
     }
 
