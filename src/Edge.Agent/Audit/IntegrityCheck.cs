@@ -18,6 +18,7 @@ public static class FindingKinds
 {
     public const string SegmentMissing = "segment_missing";
     public const string SegmentChanged = "segment_changed";
+    public const string SegmentUnreadable = "segment_unreadable";
     public const string SegmentMarkedMissing = "segment_marked_missing";
     public const string PurgedFilePresent = "purged_file_present";
     public const string OrphanFile = "orphan_file";
@@ -90,14 +91,16 @@ public sealed class IntegrityCheck(EdgeIndex index, EdgeSettings settings, TimeP
                     if (file.EndsWith(SegmentLayout.PartialSuffix, StringComparison.Ordinal))
                     {
                         var age = time.GetUtcNow().UtcDateTime - File.GetLastWriteTimeUtc(file);
-                        if (age > PartialGrace)
+                        if (age > PartialGrace && File.Exists(file))
                             findings.Add(new Finding(FindingKinds.OrphanFile, file,
                                 $"{file}: a seal that never finished ({age.TotalMinutes:0} min old); the agent removes or publishes it at its next start"));
                         continue;
                     }
                     if (index.HasSegmentAt(relative)) continue;
+                    var info = new FileInfo(file);
+                    if (!info.Exists) continue; // gone since the listing (a seal's temporary name, a person tidying up)
                     findings.Add(new Finding(FindingKinds.OrphanFile, file,
-                        $"{file}: not in the index ({new FileInfo(file).Length} bytes); {(file.EndsWith(SealedFormat.Extension, StringComparison.Ordinal) ? "a sealed segment without its record cannot be opened (its key was only in the index)" : "Edge never writes such a file here")}: find out where it came from before removing it"));
+                        $"{file}: not in the index ({info.Length} bytes); {(file.EndsWith(SealedFormat.Extension, StringComparison.Ordinal) ? "a sealed segment without its record cannot be opened (its key was only in the index)" : "Edge never writes such a file here")}: find out where it came from before removing it"));
                 }
             }
         }
@@ -157,8 +160,9 @@ public sealed class IntegrityCheck(EdgeIndex index, EdgeSettings settings, TimeP
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var buffer = new byte[1 << 20];
         long length = 0;
-        using (var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.SequentialScan))
+        try
         {
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.SequentialScan);
             int n;
             while ((n = stream.Read(buffer)) > 0)
             {
@@ -167,6 +171,14 @@ public sealed class IntegrityCheck(EdgeIndex index, EdgeSettings settings, TimeP
                 done += n;
                 progress?.Report(new VerifyProgress(done, total));
             }
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return (FindingKinds.SegmentMissing, $"file {path} is missing");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return (FindingKinds.SegmentUnreadable, $"file {path} cannot be read: {e.Message}");
         }
         var sha = Convert.ToHexStringLower(hash.GetHashAndReset());
         if (length != segment.StoredBytes || sha != segment.StoredSha256)
