@@ -39,6 +39,11 @@ public static class EdgeCli
             context.Err.WriteLine($"edge: {e.Message}");
             return ExitUsage;
         }
+        catch (Access.LocalAccessException e)
+        {
+            context.Err.WriteLine($"edge: access refused: {e.Message}");
+            return ExitFailure;
+        }
         catch (IndexLockedException) when (!context.InsideAgent && parse.CommandResult.Command.Name is not ("run" or "demo") && TryGetConfig(parse) is { } settings)
         {
             // The agent is running and holds the index: let it answer. It may be starting (lock taken, socket not
@@ -183,6 +188,8 @@ public static class EdgeCli
         Monitoring.MonitorCommand.Register(root, context);
         Doctor.DoctorCommand.Register(root, context, ConfigOption, JsonOption);
         root.Add(Edge.Agent.Central.CentralCommand.Build(context));
+        root.Add(AuditCommand.Build(context, ConfigOption, JsonOption));
+        root.Add(VerifyCommand.Build(context, ConfigOption, JsonOption));
         return root;
     }
 }

@@ -28,6 +28,8 @@ public static class EventsCommand
         var toUtc = TimeArgument.ParseUtc(to, "--to", settings);
         using var lease = context.OpenIndex(settings);
         var events = lease.Index.QueryEvents(fromUtc, toUtc, kind, door);
+        CommandAudit.Record(lease.Index, context, "events_list",
+            $"{events.Count} event(s){(from is null ? "" : $" from {from}")}{(to is null ? "" : $" to {to}")}{(door is null ? "" : $" door {door}")}{(kind is null ? "" : $" kind {kind}")}");
         if (json)
         {
             CliJson.Write(context.Out, events.Select(e => ToJson(e, settings)).ToList());
@@ -49,6 +51,7 @@ public static class EventsCommand
         var settings = EdgeConfigLoader.Load(configFile.FullName);
         using var lease = context.OpenIndex(settings);
         var flags = lease.Index.AllFlags();
+        CommandAudit.Record(lease.Index, context, "flags_list", $"{flags.Count} flag(s)");
         if (json)
         {
             CliJson.Write(context.Out, flags.Select(f => ToJson(f, settings)).ToList());
@@ -74,14 +77,8 @@ public static class EventsCommand
         var toUtc = TimeArgument.ParseUtc(to, "--to", settings)!.Value;
         if (toUtc <= fromUtc) throw new UsageException($"--to ({to}) must be after --from ({from})");
         using var lease = context.OpenIndex(settings);
-        var flag = new Flagger(lease.Index, context.Time).Flag(cameras.Distinct().ToList(), fromUtc, toUtc, "hold: " + reason, null, Environment.UserName);
-        lease.Index.Audit(new AuditRecord
-        {
-            AtUtc = context.Time.GetUtcNow().UtcDateTime,
-            Action = "hold",
-            User = Environment.UserName,
-            Detail = $"flag {flag.Id} on {string.Join(",", cameras)} from {fromUtc:O} to {toUtc:O}: {reason}",
-        });
+        var flag = new Flagger(lease.Index, context.Time).Flag(cameras.Distinct().ToList(), fromUtc, toUtc, "hold: " + reason, null, context.AuditUser);
+        CommandAudit.Record(lease.Index, context, "hold", $"flag {flag.Id} on {string.Join(",", cameras)} from {fromUtc:O} to {toUtc:O}", purpose: reason);
         context.Out.WriteLine($"flag {flag.Id}: {string.Join(",", flag.Cameras)} from {Site(settings, flag.FromUtc):yyyy-MM-dd HH:mm:ss} to {Site(settings, flag.ToUtc):yyyy-MM-dd HH:mm:ss} ({flag.Reason})");
         return Task.FromResult(EdgeCli.ExitOk);
     }

@@ -71,13 +71,18 @@ public static class ExportCommand
     /// Who runs the export. This is where the local-access check goes (root or the edge-admin group, from the audit
     /// work): one line to change, and it throws UsageException when access is refused.
     /// </summary>
-    public static ManifestExporter EnsureLocalAccess() => new(Environment.UserName, Environment.GetEnvironmentVariable("SUDO_USER"));
+    /// <summary>Root or edge-admin only (docs/design/audit.md, "Local access"); the person goes into the manifest and the audit.</summary>
+    public static ManifestExporter EnsureLocalAccess(CommandContext context)
+    {
+        var caller = Access.LocalAccess.Require(context, "edge export");
+        return new(caller.User, caller.SudoUser);
+    }
 
     public static async Task<int> RunAsync(ExportArguments a, CommandContext context, CancellationToken cancellationToken)
     {
         if (context.InsideAgent)
             throw new UsageException("export is not run by the agent: the owner key must stay in the calling process. Run `edge export` yourself");
-        var user = EnsureLocalAccess();
+        var user = EnsureLocalAccess(context);
         var settings = EdgeConfigLoader.Load(a.Config.FullName);
         var index = new ExportIndexAccess(settings, context);
         var cameras = a.Cameras.Distinct().ToList();
@@ -178,7 +183,7 @@ public static class ExportCommand
             {
                 var plan = new ExportPlan(settings, sources, fromUtc, toUtc, a.Reason!.Trim(), a.Recipient!.Trim(), Blank(a.LegalBasis), user, outDir, workRoot, encryption);
                 var total = sources.SelectMany(c => c.Segments).Where(s => s.State == "stored").Sum(s => s.Bytes) * 2;
-                var progress = new ProgressBar(ProgressBar.TerminalOrNull(context.Err), total, context.Time);
+                using var progress = ProgressBar.For(context, "export", total);
                 ExportResult result;
                 try
                 {
@@ -330,9 +335,15 @@ public static class ExportCommand
                     throw new UsageException($"--action: '{name}' is not an export's audit action (export, export_refused, export_failed)");
                 var settings = EdgeConfigLoader.Load(parse.GetValue(config)!.FullName);
                 using var lease = context.OpenIndex(settings);
+                // The socket peer is who the kernel says it is; its claim about the person is believed only from root or
+                // the service user, as SUDO_USER is (Access/LocalAccess.cs).
+                var claimed = parse.GetValue(user)!;
+                var peer = context.Caller;
+                var recorded = peer is null || Access.Caller.MayActForOthers(peer.Uid, peer.User, Access.Caller.EffectiveUid())
+                    ? claimed : $"{peer.Describe} (claimed {claimed})";
                 lease.Index.Audit(new AuditRecord
                 {
-                    AtUtc = context.Time.GetUtcNow().UtcDateTime, Action = name, User = parse.GetValue(user)!, Detail = parse.GetValue(detail)!,
+                    AtUtc = context.Time.GetUtcNow().UtcDateTime, Action = name, User = recorded, Detail = parse.GetValue(detail)!,
                     Purpose = parse.GetValue(purpose), Recipient = parse.GetValue(recipient),
                 });
                 return Task.FromResult(EdgeCli.ExitOk);

@@ -13,11 +13,13 @@ public static class RunCommand
         var settings = EdgeConfigLoader.Load(configFile.FullName);
         if (!DeviceKeyCheck.EnsureCreated(settings, context)) return EdgeCli.ExitFailure;
         using var index = await OpenWaitingForReadersAsync(settings, context, cancellationToken).ConfigureAwait(false);
-        index.Audit(new AuditRecord { AtUtc = context.Time.GetUtcNow().UtcDateTime, Action = "agent_start", User = Environment.UserName, Detail = $"config {settings.ConfigPath}" });
+        index.Audit(new AuditRecord { AtUtc = context.Time.GetUtcNow().UtcDateTime, Action = "agent_start", User = context.AuditUser, Detail = $"config {settings.ConfigPath}" });
+        Audit.ConfigAudit.RecordAtStart(index, settings, context.Time.GetUtcNow().UtcDateTime);
         using var host = AgentHost.Build(settings, index, context.Time);
         try
         {
-            // Not host.RunAsync: it disposes the host, and the failed services are read from it below.
+            // Not host.RunAsync: it disposes the host, and the failed services are read from it below (a clean
+            // SIGTERM then crashed with ObjectDisposedException and never audited agent_stop).
             await host.StartAsync(cancellationToken).ConfigureAwait(false);
             await host.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
         }
@@ -25,7 +27,7 @@ public static class RunCommand
         {
             // A service that cannot start (no GPIO chip, an unreadable scenario file...): one line, not a stack trace.
             context.Err.WriteLine($"edge: the agent could not start: {e.GetBaseException().Message}");
-            index.Audit(new AuditRecord { AtUtc = context.Time.GetUtcNow().UtcDateTime, Action = "agent_stop", User = Environment.UserName, Detail = "failed to start: " + e.GetBaseException().Message });
+            index.Audit(new AuditRecord { AtUtc = context.Time.GetUtcNow().UtcDateTime, Action = "agent_stop", User = context.AuditUser, Detail = "failed to start: " + e.GetBaseException().Message });
             return EdgeCli.ExitFailure;
         }
         // A service that failed stopped the host (BackgroundServiceExceptionBehavior.StopHost): say so, and exit
@@ -36,7 +38,7 @@ public static class RunCommand
             context.Err.WriteLine($"edge: {service.GetType().Name} failed: {service.ExecuteTask!.Exception!.GetBaseException().Message}");
         index.Audit(new AuditRecord
         {
-            AtUtc = context.Time.GetUtcNow().UtcDateTime, Action = "agent_stop", User = Environment.UserName,
+            AtUtc = context.Time.GetUtcNow().UtcDateTime, Action = "agent_stop", User = context.AuditUser,
             Detail = failed.Count == 0 ? "clean shutdown" : $"stopped by a failure of {string.Join(", ", failed.Select(s => s.GetType().Name))}",
         });
         return failed.Count == 0 ? EdgeCli.ExitOk : EdgeCli.ExitFailure;

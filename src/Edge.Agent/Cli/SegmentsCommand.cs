@@ -23,6 +23,8 @@ public static class SegmentsCommand
         var toUtc = TimeArgument.ParseUtc(to, "--to", settings);
         using var lease = context.OpenIndex(settings);
         var segments = lease.Index.QuerySegments(camera, fromUtc, toUtc);
+        CommandAudit.Record(lease.Index, context, "segments_list",
+            $"{segments.Count} segment(s){(camera is null ? "" : $" of camera {camera}")}{(from is null ? "" : $" from {from}")}{(to is null ? "" : $" to {to}")}");
         if (json)
         {
             CliJson.Write(context.Out, segments.Select(s => ToJson(s, settings)).ToList());

@@ -45,14 +45,17 @@ public static class SegmentsOpenCommand
             var config = configOption();
             var json = jsonOption();
             var id = new Option<long>("--id") { Description = "Segment id", Required = true };
-            var show = new Command("show", "Show one segment's full record: files, hashes, wrapped key") { config, id, json };
-            show.SetAction((parse, ct) => ShowAsync(parse.GetValue(config)!, parse.GetValue(id), parse.GetValue(json), context, ct));
+            // Sent by `segments open` when the agent holds the index: the hand-out is audited as an open, with the access check.
+            var forOpen = new Option<bool>("--for-open") { Hidden = true };
+            var show = new Command("show", "Show one segment's full record: files, hashes, wrapped key") { config, id, json, forOpen };
+            show.SetAction((parse, ct) => ShowAsync(parse.GetValue(config)!, parse.GetValue(id), parse.GetValue(json), context, ct, parse.GetValue(forOpen)));
             segments.Add(show);
         }
     }
 
-    public static Task<int> ShowAsync(FileInfo configFile, long id, bool json, CommandContext context, CancellationToken _)
+    public static Task<int> ShowAsync(FileInfo configFile, long id, bool json, CommandContext context, CancellationToken _, bool forOpen = false)
     {
+        if (forOpen) Access.LocalAccess.Require(context, "edge segments open");
         var settings = EdgeConfigLoader.Load(configFile.FullName);
         using var lease = context.OpenIndex(settings);
         var record = lease.Index.GetSegment(id);
@@ -61,6 +64,8 @@ public static class SegmentsOpenCommand
             context.Err.WriteLine($"edge: no segment {id} in the index at {settings.IndexDirectory}; `edge segments list` shows the ids");
             return Task.FromResult(EdgeCli.ExitFailure);
         }
+        if (forOpen) AuditOpen(lease.Index, record, context);
+        else CommandAudit.Record(lease.Index, context, "segment_show", $"segment {record.Id} of camera {record.Camera} from {record.StartUtc:O}");
         var detail = ToJson(record, settings);
         if (json)
         {
@@ -78,11 +83,20 @@ public static class SegmentsOpenCommand
         return Task.FromResult(EdgeCli.ExitOk);
     }
 
+    /// <summary>
+    /// Audited when the record (with its wrapped key) is handed out for opening: the decryption itself happens in the
+    /// caller's process with the owner key, which the agent never sees, so this is the last point the box can record.
+    /// </summary>
+    private static void AuditOpen(EdgeIndex index, SegmentRecord record, CommandContext context) =>
+        CommandAudit.Record(index, context, "segment_open",
+            $"segment {record.Id} of camera {record.Camera} from {record.StartUtc:O}: record and wrapped key handed out for decryption with owner key {record.OwnerKeyId ?? "(none: not sealed)"}");
+
     public static async Task<int> OpenAsync(FileInfo configFile, FileInfo keyFile, long id, FileInfo outputFile, FileInfo? passphraseFile,
         CommandContext context, CancellationToken cancellationToken)
     {
         if (context.InsideAgent)
             throw new UsageException("segments open is not run by the agent: the owner key must stay in the calling process. Run `edge segments open` yourself; it asks the agent only for the record");
+        Access.LocalAccess.Require(context, "edge segments open");
         var settings = EdgeConfigLoader.Load(configFile.FullName);
         if (outputFile.Exists)
         {
@@ -94,12 +108,14 @@ public static class SegmentsOpenCommand
         try
         {
             using var lease = context.OpenIndex(settings);
-            detail = lease.Index.GetSegment(id) is { } record ? ToJson(record, settings) : null;
+            var record = lease.Index.GetSegment(id);
+            if (record is not null) AuditOpen(lease.Index, record, context);
+            detail = record is null ? null : ToJson(record, settings);
         }
         catch (IndexLockedException)
         {
             // The agent holds the index: ask it for the record only (never forward this verb: it names the owner key).
-            string[] args = ["segments", "show", "--config", settings.ConfigPath, "--id", id.ToString(CultureInfo.InvariantCulture), "--json"];
+            string[] args = ["segments", "show", "--config", settings.ConfigPath, "--id", id.ToString(CultureInfo.InvariantCulture), "--json", "--for-open"];
             var reply = await ControlSocket.TryForwardAsync(settings.IndexDirectory, args, cancellationToken).ConfigureAwait(false);
             if (reply is null)
             {

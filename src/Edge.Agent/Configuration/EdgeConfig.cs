@@ -80,6 +80,10 @@ public sealed class RetentionConfig
     /// <summary>Above this use, even protected (flagged, unsynced) footage may be deleted, with a retention_emergency event.</summary>
     public double EmergencyAbovePercent { get; set; } = 99;
     public double CheckSeconds { get; set; } = 60;
+    /// <summary>Audit records older than this many years are deleted; the chain stays verifiable from a checkpoint.</summary>
+    public int AuditYears { get; set; } = 5;
+    /// <summary>Closed events (doors, cameras, storage) that started more than this many years ago are deleted.</summary>
+    public int EventYears { get; set; } = 5;
 }
 
 public sealed class RecordingConfig

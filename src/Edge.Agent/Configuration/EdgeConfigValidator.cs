@@ -77,6 +77,8 @@ public static partial class EdgeConfigValidator
         if (retention.SlackBytesPerCamera < 0) problems.Add($"retention.slackBytesPerCamera: must not be negative (found {retention.SlackBytesPerCamera})");
         if (retention.EmergencyAbovePercent is <= 0 or > 100) problems.Add($"retention.emergencyAbovePercent: must be above 0 and at most 100 (found {retention.EmergencyAbovePercent})");
         if (retention.CheckSeconds <= 0) problems.Add($"retention.checkSeconds: must be positive (found {retention.CheckSeconds})");
+        if (retention.AuditYears is < 1 or > 100) problems.Add($"retention.auditYears: must be from 1 to 100 (found {retention.AuditYears})");
+        if (retention.EventYears is < 1 or > 100) problems.Add($"retention.eventYears: must be from 1 to 100 (found {retention.EventYears})");
 
         var trust = config.Clock.Trust.ToLowerInvariant() switch
         {

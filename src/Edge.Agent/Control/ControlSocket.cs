@@ -5,13 +5,15 @@
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
+using Edge.Agent.Access;
 using Edge.Agent.Cli;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Edge.Agent.Control;
 
-public sealed record ControlRequest(string[] Args);
+/// <param name="SudoUser">The person behind a caller that sudo made root or edge; believed only for such a peer.</param>
+public sealed record ControlRequest(string[] Args, string? SudoUser = null);
 
 public sealed record ControlReply(int ExitCode, string Stdout, string Stderr);
 
@@ -34,7 +36,8 @@ public static class ControlSocket
             return null; // a stale socket file from an agent that died
         }
         await using var stream = new NetworkStream(socket, ownsSocket: false);
-        var request = JsonSerializer.Serialize(new ControlRequest(args), CliJson.Options).Replace('\n', ' ') + "\n";
+        var sudoUser = Environment.GetEnvironmentVariable("SUDO_USER");
+        var request = JsonSerializer.Serialize(new ControlRequest(args, string.IsNullOrWhiteSpace(sudoUser) ? null : sudoUser), CliJson.Options).Replace('\n', ' ') + "\n";
         await stream.WriteAsync(Encoding.UTF8.GetBytes(request), cancellationToken).ConfigureAwait(false);
         using var reader = new StreamReader(stream, Encoding.UTF8);
         var line = await reader.ReadToEndAsync(cancellationToken).ConfigureAwait(false);
@@ -85,7 +88,9 @@ public sealed class ControlSocketService(string indexDirectory, Func<string[], C
                     throw new InvalidDataException($"'{request.Args[0]}' cannot be run inside the agent");
                 var output = new StringWriter();
                 var error = new StringWriter();
-                int code = await invoke(request.Args, contextFactory(output, error)).ConfigureAwait(false);
+                var context = contextFactory(output, error);
+                context.Caller = PeerOf(client, request.SudoUser, context.Accounts);
+                int code = await invoke(request.Args, context).ConfigureAwait(false);
                 reply = new ControlReply(code, output.ToString(), error.ToString());
             }
             catch (Exception e) when (e is JsonException or InvalidDataException or IOException)
@@ -96,6 +101,24 @@ public sealed class ControlSocketService(string indexDirectory, Func<string[], C
             var bytes = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(reply, CliJson.Options));
             await stream.WriteAsync(bytes, stoppingToken).ConfigureAwait(false);
         }
+    }
+
+    private static readonly uint SelfUid = Caller.EffectiveUid();
+
+    /// <summary>The peer's uid from the kernel (SO_PEERCRED), so audit records and access checks name the real caller.</summary>
+    private static Caller? PeerOf(Socket client, string? sudoUser, IUnixAccounts accounts)
+    {
+        const int SolSocket = 1, SoPeerCred = 17; // Linux: struct ucred { pid_t pid; uid_t uid; gid_t gid; }
+        if (!OperatingSystem.IsLinux()) return null;
+        var ucred = new byte[12];
+        try
+        {
+            if (client.GetRawSocketOption(SolSocket, SoPeerCred, ucred) != ucred.Length) return null;
+        }
+        catch (SocketException) { return null; }
+        uint uid = BitConverter.ToUInt32(ucred, 4);
+        var user = accounts.UserName(uid) ?? $"uid {uid}";
+        return new Caller(uid, user, !string.IsNullOrWhiteSpace(sudoUser) && Caller.MayActForOthers(uid, user, SelfUid) ? sudoUser : null);
     }
 
     private static async Task<string> ReadLineAsync(Stream stream, CancellationToken cancellationToken)

@@ -1,5 +1,7 @@
 // The index's operations, on top of the encrypted store (IndexStore). Records that must not be lost (segments,
 // events, audit) wait until they are on disk before the call returns; see docs/design/index.md for the window.
+using System.Globalization;
+using Edge.Agent.Audit;
 using LiteDB;
 
 namespace Edge.Agent.Index;
@@ -12,6 +14,13 @@ public sealed class EdgeIndex : IDisposable
     private readonly ILiteCollection<AuditRecord> _audit;
     private readonly ILiteCollection<SettingRecord> _settings;
     private readonly ILiteCollection<FlagRecord> _flags;
+    // Appends are serialized: each record's seq and PrevHash come from the one appended just before it.
+    private readonly Lock _auditGate = new();
+    private AuditHead _auditHead;
+
+    /// <summary>Settings rows of the chain's bookkeeping (docs/design/audit.md).</summary>
+    public const string AuditHeadSetting = "audit.head";
+    public const string AuditCheckpointSetting = "audit.checkpoint";
 
     private EdgeIndex(IndexStore store)
     {
@@ -27,6 +36,8 @@ public sealed class EdgeIndex : IDisposable
         _segments.EnsureIndex(s => s.RelativePath);
         _events.EnsureIndex(e => e.StartUtc);
         _audit.EnsureIndex(a => a.AtUtc);
+        _audit.EnsureIndex(a => a.Seq);
+        _auditHead = LoadAuditHead();
     }
 
     public static EdgeIndex Open(string directory, string keyFile, bool createKeyIfMissing = true) =>
@@ -82,6 +93,12 @@ public sealed class EdgeIndex : IDisposable
     /// <summary>Every segment, streamed: for whole-index passes (reconcile) that must not hold months of records in memory.</summary>
     public IEnumerable<SegmentRecord> EnumerateSegments() => _segments.FindAll();
 
+    /// <summary>
+    /// Up to <paramref name="limit"/> segments with ids above <paramref name="afterId"/>, in id order: for long passes
+    /// (verify) that must neither hold every record in memory nor keep a query open while they read the disk.
+    /// </summary>
+    public IReadOnlyList<SegmentRecord> SegmentsAfter(long afterId, int limit) => _segments.Find(Query.GT("_id", afterId), limit: limit).ToList();
+
     public int CountSegments() => _segments.Count(s => s.State != SegmentState.Purged);
 
     public SegmentRecord? LastSegment(string camera)
@@ -125,13 +142,176 @@ public sealed class EdgeIndex : IDisposable
     public EventRecord? OpenEvent(string kind, string camera) =>
         _events.Find(e => e.Kind == kind && e.EndUtc == null).FirstOrDefault(e => e.Cameras.Contains(camera));
 
+    /// <summary>
+    /// Appends a record to the hash-chained audit trail: assigns its Seq, PrevHash and Hash (any values the caller
+    /// set are replaced) and returns once it is on disk. Safe to call from several threads.
+    /// </summary>
     public void Audit(AuditRecord record)
     {
-        _audit.Insert(record);
+        ArgumentNullException.ThrowIfNull(record);
+        lock (_auditGate)
+        {
+            AuditChain.Normalize(record);
+            record.Id = 0;
+            record.Seq = _auditHead.Seq + 1;
+            record.PrevHash = _auditHead.Hash;
+            record.Hash = AuditChain.HashOf(record, record.PrevHash);
+            var head = new AuditHead(record.Seq, record.Hash);
+            // The record and the head it makes are one transaction, so `audit verify` notices a record deleted later
+            // from the end of the chain (the stored head names it).
+            var db = _store.Database;
+            db.BeginTrans();
+            try
+            {
+                _audit.Insert(record);
+                _settings.Upsert(new SettingRecord { Id = AuditHeadSetting, Value = $"{head.Seq.ToString(CultureInfo.InvariantCulture)} {head.Hash}" });
+                db.Commit();
+            }
+            catch
+            {
+                db.Rollback();
+                throw;
+            }
+            _auditHead = head;
+        }
         _store.WaitUntilDurable();
     }
 
-    public IReadOnlyList<AuditRecord> QueryAudit() => _audit.Query().OrderBy(a => a.Id).ToList();
+    /// <summary>The chain's newest record (seq 0 and 64 zeros before the first append). Cheap: kept in memory.</summary>
+    public AuditHead AuditHead()
+    {
+        lock (_auditGate) return _auditHead;
+    }
+
+    /// <summary>Audit records in chain order; [from, to) by time when given.</summary>
+    public IReadOnlyList<AuditRecord> QueryAudit(DateTime? fromUtc = null, DateTime? toUtc = null)
+    {
+        var q = _audit.Query();
+        if (fromUtc is { } f) q = q.Where(a => a.AtUtc >= f);
+        if (toUtc is { } t) q = q.Where(a => a.AtUtc < t);
+        return q.ToEnumerable().OrderBy(a => a.Seq).ToList();
+    }
+
+    public AuditCheckpoint? AuditCheckpoint() => AuditChain.ParseCheckpoint(GetSetting(AuditCheckpointSetting));
+
+    /// <summary>Checks the whole chain (docs/design/audit.md); names the first changed, removed or reordered record.</summary>
+    public AuditVerification VerifyAudit()
+    {
+        // The head is read first: records appended while the walk runs lie past it and are checked as chain links.
+        var headText = GetSetting(AuditHeadSetting);
+        var recordedHead = AuditChain.ParseHead(headText);
+        var checkpointText = GetSetting(AuditCheckpointSetting);
+        var checkpoint = AuditChain.ParseCheckpoint(checkpointText);
+        if (headText is not null && recordedHead is null)
+            return new AuditVerification(0, 0, 0, AuditChain.EmptyHead, checkpoint,
+                new AuditProblem(AuditProblemKind.Unreadable, 0, null, null, $"the recorded head '{headText}' is not 'SEQ HASH'"));
+        if (checkpointText is not null && checkpoint is null)
+            return new AuditVerification(0, 0, 0, AuditChain.EmptyHead, null,
+                new AuditProblem(AuditProblemKind.Unreadable, 0, null, null, $"the checkpoint '{checkpointText}' is not 'SEQ HASH TIME'"));
+        return AuditChain.Verify(AuditInIdOrder(), checkpoint, recordedHead, seq => _audit.FindOne(a => a.Seq == seq));
+    }
+
+    /// <summary>The records in storage order, a page at a time: a 5-year trail is not held in memory.</summary>
+    private IEnumerable<AuditRecord> AuditInIdOrder()
+    {
+        long after = 0;
+        while (true)
+        {
+            var page = _audit.Find(Query.GT("_id", after), limit: 1000).ToList();
+            if (page.Count == 0) yield break;
+            foreach (var record in page) yield return record;
+            after = page[^1].Id;
+        }
+    }
+
+    /// <summary>
+    /// Deletes the oldest audit records, the prefix of the chain older than <paramref name="cutoffUtc"/>, and moves
+    /// the checkpoint to the last one deleted, in the same transaction, so the rest still verifies. Returns how many
+    /// went; a record of the pruning is appended when any did.
+    /// </summary>
+    public long PruneAudit(DateTime cutoffUtc, DateTime nowUtc, string user)
+    {
+        long pruned = 0;
+        AuditRecord? last = null;
+        lock (_auditGate)
+        {
+            while (true)
+            {
+                var batch = _audit.Find(Query.All(), limit: 1000).TakeWhile(a => a.AtUtc < cutoffUtc).ToList();
+                if (batch.Count == 0) break;
+                var db = _store.Database;
+                db.BeginTrans();
+                try
+                {
+                    foreach (var record in batch) _audit.Delete(record.Id);
+                    var end = batch[^1];
+                    _settings.Upsert(new SettingRecord { Id = AuditCheckpointSetting, Value = new AuditCheckpoint(end.Seq, end.Hash ?? "", end.AtUtc).Serialize() });
+                    db.Commit();
+                }
+                catch
+                {
+                    db.Rollback();
+                    throw;
+                }
+                _store.WaitUntilDurable();
+                pruned += batch.Count;
+                last = batch[^1];
+                if (batch.Count < 1000) break;
+            }
+        }
+        if (last is not null)
+            Audit(new AuditRecord
+            {
+                AtUtc = nowUtc,
+                Action = "audit_prune",
+                User = user,
+                Detail = $"{pruned} audit record(s) older than {cutoffUtc:O} deleted, up to seq {last.Seq} ({last.AtUtc:O}); " +
+                         $"the chain now starts from checkpoint seq {last.Seq} hash {last.Hash}",
+            });
+        return pruned;
+    }
+
+    /// <summary>Deletes closed events that started before <paramref name="cutoffUtc"/>; returns how many.</summary>
+    public int PruneEvents(DateTime cutoffUtc)
+    {
+        var count = _events.DeleteMany(e => e.StartUtc < cutoffUtc && e.EndUtc != null);
+        if (count > 0) _store.WaitUntilDurable();
+        return count;
+    }
+
+    private AuditHead LoadAuditHead()
+    {
+        var last = _audit.Query().OrderByDescending(a => a.Id).FirstOrDefault();
+        var recorded = AuditChain.ParseHead(GetSetting(AuditHeadSetting));
+        // The recorded head wins over a shorter chain: records removed from its end leave their seqs unused, and
+        // `audit verify` names them, instead of the next append silently taking their place.
+        if (recorded is not null && (last is null || recorded.Seq >= last.Seq)) return recorded;
+        if (last is not null && last.Seq > 0 && last.Hash is not null) return new AuditHead(last.Seq, last.Hash);
+        if (last is null)
+            return AuditChain.ParseCheckpoint(GetSetting(AuditCheckpointSetting)) is { } cp ? new AuditHead(cp.Seq, cp.Hash) : AuditChain.EmptyHead;
+        return recorded is null && GetSetting(AuditCheckpointSetting) is null ? ChainUnchainedRecords() : recorded ?? AuditChain.EmptyHead;
+    }
+
+    /// <summary>
+    /// An index written before the chain existed: its records are chained once, in id order, at the first open by
+    /// this version. What they say is unchanged; the chain vouches for them only from now on.
+    /// </summary>
+    private AuditHead ChainUnchainedRecords()
+    {
+        var head = AuditChain.EmptyHead;
+        foreach (var record in _audit.Query().OrderBy(a => a.Id).ToList())
+        {
+            AuditChain.Normalize(record);
+            record.Seq = head.Seq + 1;
+            record.PrevHash = head.Hash;
+            record.Hash = AuditChain.HashOf(record, record.PrevHash);
+            _audit.Update(record);
+            head = new AuditHead(record.Seq, record.Hash);
+        }
+        _settings.Upsert(new SettingRecord { Id = AuditHeadSetting, Value = $"{head.Seq.ToString(CultureInfo.InvariantCulture)} {head.Hash}" });
+        _store.WaitUntilDurable();
+        return head;
+    }
 
     /// <summary>Segments in start order, optionally on one volume; purged ones only when asked for.</summary>
     public IEnumerable<SegmentRecord> OldestSegments(string? volume = null, bool includePurged = false) =>

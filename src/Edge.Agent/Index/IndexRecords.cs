@@ -75,9 +75,19 @@ public sealed class EventRecord
     public string? Detail { get; set; }
 }
 
+/// <summary>
+/// One line of the hash-chained audit trail (docs/design/audit.md). Callers fill in the time, action, user and what
+/// applies; EdgeIndex.Audit assigns Seq, PrevHash and Hash.
+/// </summary>
 public sealed class AuditRecord
 {
     public long Id { get; set; }
+    /// <summary>1, 2, 3, … in append order, with no gaps; set by EdgeIndex.Audit.</summary>
+    public long Seq { get; set; }
+    /// <summary>Hash of the record before this one (of the checkpoint after pruning; 64 zeros for the first).</summary>
+    public string? PrevHash { get; set; }
+    /// <summary>SHA-256 (hex) of this record's canonical encoding, PrevHash included (Edge.Agent.Audit.AuditChain).</summary>
+    public string? Hash { get; set; }
     public DateTime AtUtc { get; set; }
     public string Action { get; set; } = "";
     /// <summary>The Unix user (or "central" / "agent") on whose behalf the action ran.</summary>

@@ -28,6 +28,7 @@ public sealed class RetentionService(EdgeSettings settings, EdgeIndex index, Rec
     : BackgroundService
 {
     private readonly SegmentPurger _purger = new(index, time);
+    private readonly Audit.RecordRetention _records = new(index, settings, time);
     private readonly SemaphoreSlim _nudge = new(0, 1);
     private readonly RetentionConfig _config = settings.Raw.Retention;
 
@@ -82,6 +83,7 @@ public sealed class RetentionService(EdgeSettings settings, EdgeIndex index, Rec
 
         foreach (var volume in settings.Volumes.Where(v => VolumeSet.Unusable(v) is null))
             EnforceFloor(volume, Protected);
+        _records.RunPass();
         Interlocked.Increment(ref _passes);
     }
 
