@@ -32,7 +32,11 @@ public sealed class SyncEngine : IAsyncDisposable
 {
     /// <summary>QoS 1 publishes in flight at once: below mosquitto's default receive maximum (20).</summary>
     public const int MetadataWindow = 16;
-    public const int ChunkWindow = 4;
+    /// <summary>
+    /// Chunks in flight: 4 without a cap (throughput), 1 under a cap (the cap sets the pace anyway, and after a kill at
+    /// most the one chunk whose PUBACK was on its way is sent again).
+    /// </summary>
+    public static int ChunkWindowFor(int clipBandwidthKbps) => clipBandwidthKbps > 0 ? 1 : 4;
     public const int MetadataBatch = 1000;
     private static readonly TimeSpan PublishTimeout = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(60);
@@ -317,7 +321,7 @@ public sealed class SyncEngine : IAsyncDisposable
                     .WithUserProperty(ChunkProperties.Offset, Utf8(offset.ToString(System.Globalization.CultureInfo.InvariantCulture)))
                     .WithUserProperty(ChunkProperties.Sha256, Utf8(Convert.ToHexStringLower(SHA256.HashData(bytes))))
                     .Build();
-                if (inFlight.Count >= ChunkWindow) await AckChunkAsync(clip, inFlight, topic).ConfigureAwait(false);
+                if (inFlight.Count >= ChunkWindowFor(_options.ClipBandwidthKbps)) await AckChunkAsync(clip, inFlight, topic).ConfigureAwait(false);
                 inFlight.Enqueue((segment, chunk, PublishMessageAsync(message, ct)));
                 chunk++;
             }
