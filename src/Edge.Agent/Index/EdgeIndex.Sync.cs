@@ -268,6 +268,21 @@ public sealed partial class EdgeIndex
         }
     }
 
+    /// <summary>The outbox as stored, for `edge status` outside the agent (where the outbox is not enabled).</summary>
+    public OutboxDepth OutboxDepthAtRest()
+    {
+        long messages = 0, bytes = 0;
+        var sentThrough = new Dictionary<string, long>();
+        foreach (var stream in new[] { SyncStreamEvents, SyncStreamSegments })
+        {
+            long sent = long.TryParse(GetSetting($"sync.sent.{stream}"), out var s) ? s : 0;
+            sentThrough[stream] = sent;
+            messages += OutboxOf(stream).Count(r => r.Id > sent);
+            foreach (var record in OutboxOf(stream).FindAll()) bytes += record.Payload.Length;
+        }
+        return new OutboxDepth(messages, bytes, false, sentThrough);
+    }
+
     public void AddClip(ClipRecord clip)
     {
         _clips.Insert(clip);

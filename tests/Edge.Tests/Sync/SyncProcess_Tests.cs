@@ -42,6 +42,11 @@ public class SyncProcess_Tests(ITestOutputHelper output)
         try
         {
             await tap.WaitForAsync(m => m.ReceivedUtc > will.ReceivedUtc && SyncSupport.Read<StatusMessage>(m).State == "online", Patience, "online again");
+            var status = await EdgeProcess.RunAsync(TimeSpan.FromSeconds(60), "status", "--config", site.ConfigPath, "--json");
+            Assert.True(status.ExitCode == 0, status.Stderr);
+            var sync = System.Text.Json.JsonDocument.Parse(status.Stdout).RootElement.GetProperty("sync");
+            Assert.Equal("connected", sync.GetProperty("connection").GetString());
+            Assert.Equal(broker.Url.ToString(), sync.GetProperty("broker").GetString());
         }
         finally { Kill(second); }
     }
