@@ -33,10 +33,10 @@ public sealed class SyncEngine : IAsyncDisposable
     /// <summary>QoS 1 publishes in flight at once: below mosquitto's default receive maximum (20).</summary>
     public const int MetadataWindow = 16;
     /// <summary>
-    /// Chunks in flight: 4 without a cap (throughput), 1 under a cap (the cap sets the pace anyway, and after a kill at
+    /// Chunks in flight: 16 without a cap (throughput; under mosquitto's receive maximum of 20), 1 under a cap (the cap sets the pace anyway, and after a kill at
     /// most the one chunk whose PUBACK was on its way is sent again).
     /// </summary>
-    public static int ChunkWindowFor(int clipBandwidthKbps) => clipBandwidthKbps > 0 ? 1 : 4;
+    public static int ChunkWindowFor(int clipBandwidthKbps) => clipBandwidthKbps > 0 ? 1 : 16;
     public const int MetadataBatch = 1000;
     private static readonly TimeSpan PublishTimeout = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(60);
@@ -297,18 +297,57 @@ public sealed class SyncEngine : IAsyncDisposable
         }
         var topic = SyncTopics.ClipChunk(_root, clip.ClipId);
         var inFlight = new Queue<(int Segment, int Chunk, Task<MqttClientPublishResult> Publish)>();
-        int segment = clip.SegmentIndex, chunk = clip.NextChunk;
+        var progress = new ProgressWriter(_backend, clip.ClipId, groupCommit: _options.ClipBandwidthKbps == 0);
+        // Reading and hashing run ahead on another thread while earlier chunks are on the wire.
+        using var stopReading = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var prepared = Channel.CreateBounded<(int Segment, int Chunk, MqttApplicationMessage Message, int Length)>(
+            new BoundedChannelOptions(16) { SingleReader = true, SingleWriter = true });
+        var reader = Task.Run(() => PrepareChunksAsync(clip, topic, prepared.Writer, stopReading.Token), CancellationToken.None);
+        bool finished = false;
         try
         {
+            while (true)
+            {
+                if (_workQueued) break; // metadata goes before footage: finish what is in flight and come back
+                if (!await prepared.Reader.WaitToReadAsync(ct).ConfigureAwait(false)) { finished = true; break; }
+                var (segment, chunk, message, length) = await prepared.Reader.ReadAsync(ct).ConfigureAwait(false);
+                await _bucket.TakeAsync(length, ct).ConfigureAwait(false);
+                if (inFlight.Count >= ChunkWindowFor(_options.ClipBandwidthKbps)) await AckChunkAsync(clip, inFlight, topic, progress).ConfigureAwait(false);
+                inFlight.Enqueue((segment, chunk, PublishMessageAsync(message, ct)));
+            }
+            while (inFlight.Count > 0) await AckChunkAsync(clip, inFlight, topic, progress).ConfigureAwait(false);
+        }
+        finally
+        {
+            foreach (var (_, _, abandoned) in inFlight) _ = abandoned.ContinueWith(t => t.Exception, TaskScheduler.Default);
+            await stopReading.CancelAsync().ConfigureAwait(false);
+            try { await reader.ConfigureAwait(false); }
+            catch (OperationCanceledException) { }
+            await progress.FlushAsync().ConfigureAwait(false);
+        }
+        if (finished)
+        {
+            await reader.ConfigureAwait(false); // a read error surfaces here rather than as a finished clip
+            _backend.ClipUploaded(clip.ClipId);
+            _logger.LogInformation("sync: clip {Clip} uploaded; its segments stay held until the central acknowledges it", clip.ClipId);
+        }
+        return true;
+    }
+
+    /// <summary>Reads, hashes and describes the clip's remaining chunks in order; completes the writer at the end.</summary>
+    private static async Task PrepareChunksAsync(ClipUpload clip, string topic, ChannelWriter<(int, int, MqttApplicationMessage, int)> output, CancellationToken ct)
+    {
+        Exception? failure = null;
+        try
+        {
+            int segment = clip.SegmentIndex, chunk = clip.NextChunk;
             while (segment < clip.Segments.Count)
             {
                 var file = clip.Segments[segment];
                 if (chunk >= file.Chunks) { segment++; chunk = 0; continue; }
-                if (_workQueued) break; // metadata goes before footage: finish what is in flight and come back
                 var offset = (long)chunk * clip.ChunkBytes;
                 var length = (int)Math.Min(clip.ChunkBytes, file.StoredBytes - offset);
                 var bytes = ReadChunk(file, offset, length);
-                await _bucket.TakeAsync(bytes.Length, ct).ConfigureAwait(false);
                 var message = new MqttApplicationMessageBuilder()
                     .WithTopic(topic)
                     .WithPayload(bytes)
@@ -321,32 +360,70 @@ public sealed class SyncEngine : IAsyncDisposable
                     .WithUserProperty(ChunkProperties.Offset, Utf8(offset.ToString(System.Globalization.CultureInfo.InvariantCulture)))
                     .WithUserProperty(ChunkProperties.Sha256, Utf8(Convert.ToHexStringLower(SHA256.HashData(bytes))))
                     .Build();
-                if (inFlight.Count >= ChunkWindowFor(_options.ClipBandwidthKbps)) await AckChunkAsync(clip, inFlight, topic).ConfigureAwait(false);
-                inFlight.Enqueue((segment, chunk, PublishMessageAsync(message, ct)));
+                await output.WriteAsync((segment, chunk, message, length), ct).ConfigureAwait(false);
                 chunk++;
             }
-            while (inFlight.Count > 0) await AckChunkAsync(clip, inFlight, topic).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            failure = e;
+            throw;
         }
         finally
         {
-            foreach (var (_, _, abandoned) in inFlight) _ = abandoned.ContinueWith(t => t.Exception, TaskScheduler.Default);
+            output.TryComplete(failure);
         }
-        if (segment >= clip.Segments.Count)
-        {
-            _backend.ClipUploaded(clip.ClipId);
-            _logger.LogInformation("sync: clip {Clip} uploaded; its segments stay held until the central acknowledges it", clip.ClipId);
-        }
-        return true;
     }
 
-    private async Task AckChunkAsync(ClipUpload clip, Queue<(int Segment, int Chunk, Task<MqttClientPublishResult> Publish)> inFlight, string topic)
+    private async Task AckChunkAsync(ClipUpload clip, Queue<(int Segment, int Chunk, Task<MqttClientPublishResult> Publish)> inFlight, string topic, ProgressWriter progress)
     {
         var (segment, chunk, publish) = inFlight.Peek();
         ThrowIfRefused(await publish.ConfigureAwait(false), topic, $"chunk {chunk} of segment {clip.Segments[segment].SegmentId}");
         inFlight.Dequeue();
         Interlocked.Increment(ref _chunksPublished);
-        // Per acknowledged chunk, durable before the next one is counted: a restart resumes after it.
-        _backend.ClipProgress(clip.ClipId, segment, chunk + 1);
+        progress.Acknowledged(segment, chunk + 1);
+    }
+
+    /// <summary>
+    /// Writes a clip's progress durably after each acknowledged chunk. Under a bandwidth cap (the normal case) the
+    /// write is done before the next chunk is counted, so after a kill at most the one chunk whose PUBACK was on its
+    /// way goes again; the cap's token bucket absorbs the fsync. With no cap (a fast link, a benchmark) the writes are
+    /// a group commit: while one fsync is under way later acknowledgements wait and the next write takes the newest,
+    /// so after a kill the chunks acknowledged during the last fsync are sent again (duplicates the central drops).
+    /// </summary>
+    private sealed class ProgressWriter(ISyncBackend backend, string clipId, bool groupCommit)
+    {
+        private (int Segment, int Chunk)? _latest;
+        private (int Segment, int Chunk)? _written;
+        private Task _writing = Task.CompletedTask;
+
+        public void Acknowledged(int segment, int nextChunk)
+        {
+            _latest = (segment, nextChunk);
+            if (!groupCommit)
+            {
+                backend.ClipProgress(clipId, segment, nextChunk);
+                _written = _latest;
+            }
+            else if (_writing.IsCompleted) Start();
+        }
+
+        private void Start()
+        {
+            _writing.GetAwaiter().GetResult(); // surfaces a failed write
+            if (_latest is not { } latest || latest == _written) return;
+            _writing = Task.Run(() => { backend.ClipProgress(clipId, latest.Segment, latest.Chunk); _written = latest; });
+        }
+
+        public async Task FlushAsync()
+        {
+            await _writing.ConfigureAwait(false);
+            if (_latest is { } latest && latest != _written)
+            {
+                backend.ClipProgress(clipId, latest.Segment, latest.Chunk);
+                _written = latest;
+            }
+        }
     }
 
     private static ReadOnlyMemory<byte> Utf8(string value) => System.Text.Encoding.UTF8.GetBytes(value);

@@ -41,7 +41,7 @@ public sealed class ClipRecord
     public byte[] Manifest { get; set; } = [];
     public string State { get; set; } = ClipStates.Uploading;
     public bool ManifestSent { get; set; }
-    /// <summary>Progress: every chunk before (SegmentIndex, NextChunk) was acknowledged.</summary>
+    /// <summary>Progress: every chunk before (SegmentIndex, NextChunk) was acknowledged (kept in the setting sync.clip.{id}.progress).</summary>
     public int SegmentIndex { get; set; }
     public int NextChunk { get; set; }
     public int Uploads { get; set; } = 1;
@@ -296,6 +296,13 @@ public sealed partial class EdgeIndex
     }
 
     public ClipRecord? GetClip(string id) => _clips.FindById(id);
+
+    /// <summary>Every chunk before (segmentIndex, nextChunk) of the clip was acknowledged; durable on return.</summary>
+    public void SetClipProgress(string clipId, int segmentIndex, int nextChunk) =>
+        SetSetting($"sync.clip.{clipId}.progress", $"{segmentIndex}/{nextChunk}");
+
+    public (int SegmentIndex, int NextChunk) GetClipProgress(string clipId) =>
+        GetSetting($"sync.clip.{clipId}.progress")?.Split('/') is [var s, var c] ? (int.Parse(s, System.Globalization.CultureInfo.InvariantCulture), int.Parse(c, System.Globalization.CultureInfo.InvariantCulture)) : (0, 0);
 
     public IReadOnlyList<ClipRecord> ClipsOfFlag(long flagId) => _clips.Find(c => c.FlagId == flagId).OrderBy(c => c.Generation).ToList();
 

@@ -131,6 +131,7 @@ public sealed class IndexSyncBackend : ISyncBackend
     {
         var clip = _index.AllClips().FirstOrDefault(c => c.State == ClipStates.Uploading);
         if (clip is null) return null;
+        (clip.SegmentIndex, clip.NextChunk) = _index.GetClipProgress(clip.Id);
         var files = new List<ClipSegmentFile>();
         for (int i = 0; i < clip.SegmentIds.Count; i++)
         {
@@ -148,7 +149,8 @@ public sealed class IndexSyncBackend : ISyncBackend
 
     public void ClipManifestSent(string clipId) => Change(clipId, c => c.ManifestSent = true);
 
-    public void ClipProgress(string clipId, int segmentIndex, int nextChunk) => Change(clipId, c => { c.SegmentIndex = segmentIndex; c.NextChunk = nextChunk; });
+    // A small document of its own: written after every acknowledged chunk, it must not rewrite the clip's manifest.
+    public void ClipProgress(string clipId, int segmentIndex, int nextChunk) => _index.SetClipProgress(clipId, segmentIndex, nextChunk);
 
     public void ClipUploaded(string clipId) => Change(clipId, c => { c.State = ClipStates.Uploaded; c.UploadedUtc = _time.GetUtcNow().UtcDateTime; });
 
@@ -279,10 +281,9 @@ public sealed class IndexSyncBackend : ISyncBackend
         {
             clip.State = ClipStates.Uploading;
             clip.ManifestSent = false;
-            clip.SegmentIndex = 0;
-            clip.NextChunk = 0;
             clip.Uploads++;
             _index.UpdateClip(clip);
+            _index.SetClipProgress(clip.Id, 0, 0);
             _logger.LogWarning("sync: the central could not verify clip {Clip}; uploading it again (upload {N})", clipId, clip.Uploads);
             return CommandOutcome.Success(new { clipId, reupload = true });
         }
