@@ -34,8 +34,11 @@ public interface ISyncBackend
     /// <summary>The oldest unsent messages of a stream, in id order.</summary>
     IReadOnlyList<OutboxMessage> UnsentMetadata(string stream, int max);
 
-    /// <summary>Every message of the stream up to <paramref name="throughId"/> was acknowledged (PUBACK).</summary>
-    void MarkSent(string stream, long throughId);
+    /// <summary>
+    /// The messages <paramref name="fromId"/>..<paramref name="throughId"/> of the stream were acknowledged (PUBACK).
+    /// Ignored when a `resend` moved the stream back meanwhile (the batch no longer follows what is marked sent).
+    /// </summary>
+    void MarkSent(string stream, long fromId, long throughId);
 
     ClipUpload? NextClip();
     void ClipManifestSent(string clipId);

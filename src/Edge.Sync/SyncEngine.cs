@@ -268,7 +268,7 @@ public sealed class SyncEngine : IAsyncDisposable
                 {
                     foreach (var (_, abandoned) in inFlight) _ = abandoned.ContinueWith(t => t.Exception, TaskScheduler.Default);
                     // One durable write for the batch: what was acknowledged stays acknowledged even if the rest failed.
-                    if (acknowledged > 0) _backend.MarkSent(stream, acknowledged);
+                    if (acknowledged > 0) _backend.MarkSent(stream, batch[0].Id, acknowledged);
                 }
                 Interlocked.Add(ref _metadataPublished, batch.Count);
             }

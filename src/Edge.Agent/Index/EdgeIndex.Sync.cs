@@ -225,13 +225,16 @@ public sealed partial class EdgeIndex
         return OutboxOf(stream).Query().Where(r => r.Id > sent).OrderBy(r => r.Id).Limit(max).ToList();
     }
 
-    /// <summary>Records that the broker acknowledged every message of the stream up to <paramref name="throughId"/>.</summary>
-    public void MarkOutboxSent(string stream, long throughId)
+    /// <summary>
+    /// Records that the broker acknowledged the stream's messages <paramref name="fromId"/>..<paramref name="throughId"/>.
+    /// A batch that does not follow the watermark (a resend moved it back while the batch was out) marks nothing.
+    /// </summary>
+    public void MarkOutboxSent(string stream, long fromId, long throughId)
     {
         lock (_outboxGate)
         {
             var state = _streams![stream];
-            if (throughId <= state.Sent) return;
+            if (throughId <= state.Sent || fromId > state.Sent + 1) return;
             state.Sent = throughId;
             _settings.Upsert(new SettingRecord { Id = $"sync.sent.{stream}", Value = throughId.ToString(System.Globalization.CultureInfo.InvariantCulture) });
         }

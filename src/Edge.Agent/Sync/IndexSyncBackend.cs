@@ -125,7 +125,7 @@ public sealed class IndexSyncBackend : ISyncBackend
     public IReadOnlyList<OutboxMessage> UnsentMetadata(string stream, int max) =>
         _index.UnsentOutbox(stream, max).Select(r => new OutboxMessage(stream, r.Id, r.Payload)).ToList();
 
-    public void MarkSent(string stream, long throughId) => _index.MarkOutboxSent(stream, throughId);
+    public void MarkSent(string stream, long fromId, long throughId) => _index.MarkOutboxSent(stream, fromId, throughId);
 
     public ClipUpload? NextClip()
     {

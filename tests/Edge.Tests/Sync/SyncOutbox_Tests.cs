@@ -50,11 +50,13 @@ public class SyncOutbox_Tests(ITestOutputHelper output)
         index.EnableOutbox(SyncPayloads.Event, 64 << 20, new FakeTimeProvider(T0));
         for (int i = 0; i < 5; i++) index.AddEvent(Door(i));
 
-        index.MarkOutboxSent(EdgeIndex.SyncStreamEvents, 5);
+        index.MarkOutboxSent(EdgeIndex.SyncStreamEvents, 1, 5);
         Assert.Empty(index.UnsentOutbox(EdgeIndex.SyncStreamEvents, 100));
         Assert.Null(index.ResendOutbox(EdgeIndex.SyncStreamEvents, 3));
         Assert.Equal([3L, 4L, 5L], index.UnsentOutbox(EdgeIndex.SyncStreamEvents, 100).Select(q => q.Id));
         Assert.Contains("not among them", index.ResendOutbox(EdgeIndex.SyncStreamEvents, 9));
+        index.MarkOutboxSent(EdgeIndex.SyncStreamEvents, 4, 5); // a batch that went out before the resend marks nothing
+        Assert.Equal([3L, 4L, 5L], index.UnsentOutbox(EdgeIndex.SyncStreamEvents, 100).Select(q => q.Id));
     }
 
     [Fact]
@@ -65,7 +67,7 @@ public class SyncOutbox_Tests(ITestOutputHelper output)
         // About 300 bytes a message: a bound of 3,000 holds about ten.
         index.EnableOutbox(SyncPayloads.Event, 3000, new FakeTimeProvider(T0));
         for (int i = 0; i < 10; i++) index.AddEvent(Door(i));
-        index.MarkOutboxSent(EdgeIndex.SyncStreamEvents, 10);
+        index.MarkOutboxSent(EdgeIndex.SyncStreamEvents, 1, 10);
         for (int i = 10; i < 30; i++) index.AddEvent(Door(i));
 
         var unsent = index.UnsentOutbox(EdgeIndex.SyncStreamEvents, 100);
@@ -97,5 +99,26 @@ public class SyncOutbox_Tests(ITestOutputHelper output)
         Assert.Equal(5, batches[0].Segments.Count);
         Assert.Equal(2, batches[1].Segments.Count);
         Assert.Equal(Enumerable.Range(0, 7).Count(), batches.SelectMany(b => b.Segments).Select(s => s.Id).Distinct().Count());
+    }
+
+    [Fact]
+    public async Task A_flag_holds_its_segments_from_retention_until_the_central_acknowledged_its_clip()
+    {
+        await using var site = new TestSite(output, TestSite.TestPatternCamera("cam1"));
+        using var index = IndexOpener.Open(site.Settings, createKeyIfMissing: true);
+        var old = new SegmentRecord { Camera = "cam1", StartUtc = T0, EndUtc = T0.AddSeconds(10), Volume = site.Settings.Volumes[0], RelativePath = "gone.sealed" };
+        old.Id = index.AddSegment(old);
+        var flag = new Edge.Agent.Flags.Flagger(index, TimeProvider.System).Flag(["cam1"], T0, T0.AddSeconds(5), "door", null, "test");
+        var later = new FakeTimeProvider(T0.AddDays(90));
+        var retention = new Edge.Agent.Storage.RetentionService(site.Settings, index, new Edge.Agent.Storage.RecordingRate(later), later,
+            Microsoft.Extensions.Logging.Abstractions.NullLogger<Edge.Agent.Storage.RetentionService>.Instance);
+
+        retention.RunPass();
+        Assert.Equal(SegmentState.Stored, index.GetSegment(old.Id)!.State); // pending: held
+
+        flag.SyncState = FlagSyncStates.Synced;
+        index.UpdateFlag(flag);
+        retention.RunPass();
+        Assert.Equal(SegmentState.Purged, index.GetSegment(old.Id)!.State); // acknowledged: ordinary retention again
     }
 }
