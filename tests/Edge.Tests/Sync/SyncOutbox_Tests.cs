@@ -31,15 +31,17 @@ public class SyncOutbox_Tests(ITestOutputHelper output)
         using var reopened = IndexOpener.Open(site.Settings, createKeyIfMissing: false);
         reopened.EnableOutbox(SyncPayloads.Event, 64 << 20, time);
         reopened.AddEvent(Door(20));
+        reopened.AddEvents([Door(30), Door(31)]);
 
         var queued = reopened.UnsentOutbox(EdgeIndex.SyncStreamEvents, 100);
-        Assert.Equal([1L, 2L, 3L, 4L], queued.Select(q => q.Id));
+        Assert.Equal([1L, 2L, 3L, 4L, 5L, 6L], queued.Select(q => q.Id));
         var messages = queued.Select(q => JsonSerializer.Deserialize<EventMessage>(q.Payload, SyncJson.Options)!).ToList();
-        Assert.Equal([1L, 2L, 3L, 4L], messages.Select(m => m.Id));
+        Assert.Equal([1L, 2L, 3L, 4L, 5L, 6L], messages.Select(m => m.Id));
+        Assert.Equal(reopened.QueryEvents().TakeLast(2).Select(e => e.Id), messages.TakeLast(2).Select(m => m.Event.Id));
         Assert.Equal(messages[0].Event.Id, messages[1].Event.Id); // opened, then closed: the same event twice
         Assert.Null(messages[0].Event.End);
         Assert.Equal(T0.AddSeconds(5), messages[1].Event.End);
-        Assert.Equal(4, reopened.OutboxDepth().Messages);
+        Assert.Equal(6, reopened.OutboxDepth().Messages);
     }
 
     [Fact]
