@@ -116,7 +116,7 @@ public sealed partial class EdgeIndex
     private StreamState LoadStream(string stream)
     {
         var collection = OutboxOf(stream);
-        long newest = collection.Query().OrderByDescending(r => r.Id).Limit(1).ToEnumerable().FirstOrDefault()?.Id ?? 0;
+        long newest = collection.Find(Query.All("_id", Query.Descending), 0, 1).FirstOrDefault()?.Id ?? 0;
         long bytes = 0;
         foreach (var record in collection.FindAll()) bytes += record.Payload.Length;
         long sent = long.TryParse(GetSetting($"sync.sent.{stream}"), out var s) ? s : 0;
@@ -203,7 +203,7 @@ public sealed partial class EdgeIndex
         lock (_outboxGate)
         {
             long last = long.TryParse(GetSetting(ManifestedSetting), out var l) ? l : 0;
-            var pending = _segments.Query().Where(s => s.Id > last).OrderBy(s => s.Id).Limit(maxBatch).ToList();
+            var pending = _segments.Find(Query.GT("_id", last), 0, maxBatch).ToList(); // walks the primary key from `last`
             if (pending.Count == 0) { _manifestsPendingSince = null; return false; }
             _manifestsPendingSince ??= nowUtc;
             if (pending.Count < maxBatch && nowUtc - _manifestsPendingSince < maxWait) return false;
@@ -244,7 +244,7 @@ public sealed partial class EdgeIndex
             var collection = OutboxOf(stream);
             long limit = Math.Min(state.Sent, state.Next - 2); // keep the newest: it carries the sequence across restarts
             long through = 0, freed = 0;
-            foreach (var record in collection.Query().Where(r => r.Id <= limit).OrderBy(r => r.Id).ToEnumerable())
+            foreach (var record in collection.Find(Query.LTE("_id", limit)))
             {
                 if (total - freed <= _outboxMaxBytes) break;
                 freed += record.Payload.Length;
@@ -261,7 +261,9 @@ public sealed partial class EdgeIndex
     {
         long sent;
         lock (_outboxGate) sent = _streams?[stream].Sent ?? long.MaxValue;
-        return OutboxOf(stream).Query().Where(r => r.Id > sent).OrderBy(r => r.Id).Limit(max).ToList();
+        // A range on _id walks the primary key in order and stops at the limit; Where + OrderBy read and sorted the
+        // whole collection per batch (quadratic over a 100,000-message backlog).
+        return OutboxOf(stream).Find(Query.GT("_id", sent), 0, max).ToList();
     }
 
     /// <summary>
@@ -286,7 +288,7 @@ public sealed partial class EdgeIndex
         lock (_outboxGate)
         {
             var state = _streams![stream];
-            var oldest = OutboxOf(stream).Query().OrderBy(r => r.Id).Limit(1).ToEnumerable().FirstOrDefault()?.Id;
+            var oldest = OutboxOf(stream).Find(Query.All("_id", Query.Ascending), 0, 1).FirstOrDefault()?.Id;
             if (oldest is null || fromId >= state.Next)
                 return $"{stream} holds messages {(oldest is null ? "none" : $"{oldest} to {state.Next - 1}")}; {fromId} is not among them";
             if (fromId < oldest)
@@ -361,6 +363,9 @@ public sealed partial class EdgeIndex
         _store.WaitUntilDurable();
         return true;
     }
+
+    /// <summary>The most recently recorded event, by id.</summary>
+    public EventRecord? LastEvent() => _events.Find(Query.All("_id", Query.Descending), 0, 1).FirstOrDefault();
 
     public int ForgetNoncesBefore(DateTime utc) => _nonces.DeleteMany(n => n.SeenUtc < utc);
 }

@@ -204,7 +204,7 @@ public sealed class IndexSyncBackend : ISyncBackend
         if (depth.OverBound)
             _logger.LogWarning("sync: outbox holds {Bytes} bytes of unsent metadata, over sync.outboxMaxBytes; kept (metadata is never dropped)", depth.Bytes);
         var board = _board.Read();
-        var lastEvent = _index.QueryEvents(now.AddDays(-30)).LastOrDefault();
+        var lastEvent = _index.LastEvent();
         return new HealthMessage(SyncJson.Schema, now, Math.Round((now - _startedAt).TotalSeconds), cameras, volumes,
             new OutboxHealth(depth.Messages, depth.Bytes, clipsPending, depth.OverBound), _clock.IsTrusted(),
             new BoardHealthMessage
