@@ -255,12 +255,19 @@ public sealed class SyncEngine : IAsyncDisposable
                 any = true;
                 var inFlight = new Queue<(long Id, Task<MqttClientPublishResult> Publish)>();
                 long acknowledged = 0;
+                using var stall = CancellationTokenSource.CreateLinkedTokenSource(ct); // pushed back at every PUBACK
+                stall.CancelAfter(PublishTimeout);
                 try
                 {
                     foreach (var message in batch)
                     {
-                        if (inFlight.Count >= MetadataWindow) acknowledged = await AwaitHeadAsync(inFlight, topic).ConfigureAwait(false);
-                        inFlight.Enqueue((message.Id, PublishAsync(topic, message.Payload, retain: false, ct)));
+                        if (inFlight.Count >= MetadataWindow)
+                        {
+                            acknowledged = await AwaitHeadAsync(inFlight, topic).ConfigureAwait(false);
+                            stall.CancelAfter(PublishTimeout);
+                        }
+                        inFlight.Enqueue((message.Id, _client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(message.Payload)
+                            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build(), stall.Token)));
                     }
                     while (inFlight.Count > 0) acknowledged = await AwaitHeadAsync(inFlight, topic).ConfigureAwait(false);
                 }
@@ -303,6 +310,9 @@ public sealed class SyncEngine : IAsyncDisposable
         var prepared = Channel.CreateBounded<(int Segment, int Chunk, MqttApplicationMessage Message, int Length)>(
             new BoundedChannelOptions(16) { SingleReader = true, SingleWriter = true });
         var reader = Task.Run(() => PrepareChunksAsync(clip, topic, prepared.Writer, stopReading.Token), CancellationToken.None);
+        // One stall timer for the clip, pushed back at every PUBACK, rather than a linked token and a timer per chunk.
+        using var stall = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        stall.CancelAfter(PublishTimeout);
         bool finished = false;
         try
         {
@@ -312,8 +322,13 @@ public sealed class SyncEngine : IAsyncDisposable
                 if (!await prepared.Reader.WaitToReadAsync(ct).ConfigureAwait(false)) { finished = true; break; }
                 var (segment, chunk, message, length) = await prepared.Reader.ReadAsync(ct).ConfigureAwait(false);
                 await _bucket.TakeAsync(length, ct).ConfigureAwait(false);
-                if (inFlight.Count >= ChunkWindowFor(_options.ClipBandwidthKbps)) await AckChunkAsync(clip, inFlight, topic, progress).ConfigureAwait(false);
-                inFlight.Enqueue((segment, chunk, PublishMessageAsync(message, ct)));
+                if (inFlight.Count >= ChunkWindowFor(_options.ClipBandwidthKbps))
+                {
+                    await AckChunkAsync(clip, inFlight, topic, progress).ConfigureAwait(false);
+                    stall.CancelAfter(PublishTimeout);
+                }
+                else if (inFlight.Count == 0) stall.CancelAfter(PublishTimeout); // idle under the cap: the clock starts now
+                inFlight.Enqueue((segment, chunk, _client.PublishAsync(message, stall.Token)));
             }
             while (inFlight.Count > 0) await AckChunkAsync(clip, inFlight, topic, progress).ConfigureAwait(false);
         }
