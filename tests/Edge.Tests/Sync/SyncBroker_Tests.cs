@@ -153,3 +153,44 @@ public class SyncBroker_Tests(ITestOutputHelper output)
         Assert.Contains(audit, a => a.Detail.Contains("expired"));
     }
 }
+
+public class SyncRefusal_Tests(ITestOutputHelper output)
+{
+    private sealed class CapturingOutput(ITestOutputHelper inner) : ITestOutputHelper
+    {
+        public readonly System.Collections.Concurrent.ConcurrentQueue<string> Lines = new();
+        public void WriteLine(string message) { Lines.Enqueue(message); inner.WriteLine(message); }
+        public void WriteLine(string format, params object[] args) => WriteLine(string.Format(format, args));
+    }
+
+    [Fact]
+    public async Task A_publish_the_broker_refuses_is_logged_with_its_MQTT_5_reason_code_and_stays_queued()
+    {
+        var aclDirectory = Directory.CreateTempSubdirectory("edge-acl-").FullName;
+        var acl = Path.Combine(aclDirectory, "acl");
+        // Anonymous clients may publish status and health and read commands, nothing else (mosquitto answers 135).
+        File.WriteAllLines(acl, [
+            $"topic readwrite {SyncSupport.Root}/status",
+            $"topic readwrite {SyncSupport.Root}/health",
+            $"topic read {SyncSupport.Root}/cmd/#",
+        ]);
+        // mosquitto reads the ACL after dropping root for its own user: it must be readable by others.
+        File.SetUnixFileMode(aclDirectory, (UnixFileMode)0b111_101_101);
+        File.SetUnixFileMode(acl, (UnixFileMode)0b110_100_100);
+        await using var broker = await MosquittoBroker.StartAsync([$"acl_file {acl}"]);
+        using var signer = new CentralSigner();
+        var capture = new CapturingOutput(output);
+        await using var site = new TestSite(capture, (config, root) => SyncSupport.Configure(config, root, broker.Url, signer),
+            TestSite.TestPatternCamera("cam1", segmentSeconds: 1));
+        await site.StartAsync();
+
+        await TestSite.WaitUntilAsync(() => capture.Lines.Any(l => l.Contains("reason 135")), TimeSpan.FromSeconds(90), "a logged refusal with reason 135");
+        var line = capture.Lines.First(l => l.Contains("reason 135"));
+        Assert.Contains("/segments", line);
+        Assert.Contains("NotAuthorized", line);
+        Assert.True(site.Index!.OutboxDepth().Messages > 0, "the refused message stays queued");
+        Assert.Equal(0, site.Index.OutboxDepth().SentThrough[Edge.Agent.Index.EdgeIndex.SyncStreamSegments]);
+        await site.StopAsync();
+        Directory.Delete(aclDirectory, recursive: true);
+    }
+}
