@@ -95,6 +95,13 @@ public class SyncBroker_Tests(ITestOutputHelper output)
         // Health was published, retained, with the outbox and the cameras.
         var health = SyncSupport.Read<HealthMessage>(tap.On("/health").Last());
         Assert.Equal(["cam1", "cam2"], health.Cameras.Select(c => c.Id));
+        Assert.All(health.Cameras, c => Assert.True(c.BitrateKbps > 0));
+        Assert.True(health.Volumes.Single().Active);
+        Assert.True(health.ClockSynchronised); // clock.trust is "always" in test sites
+        // Board figures only where the board reports them: absent, not zero, elsewhere.
+        var board = System.Text.Json.JsonDocument.Parse(tap.On("/health").Last().Payload).RootElement.GetProperty("board");
+        Assert.Equal(File.Exists("/sys/class/thermal/thermal_zone0/temp"), board.TryGetProperty("cpuTemperatureC", out _));
+        Assert.Equal(File.Exists("/usr/bin/vcgencmd") || File.Exists("/opt/vc/bin/vcgencmd"), board.TryGetProperty("underVoltageNow", out _));
         var offline = SyncSupport.Read<StatusMessage>(tap.On("/status").Last());
         Assert.Equal(("offline", "shutdown"), (offline.State, offline.Reason));
     }
