@@ -5,7 +5,7 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
-namespace Edge.Sync;
+namespace Edge.Sync.Signing;
 
 /// <summary>A command body as the central issues it (see docs/protocol.md). <c>Args</c> is the command's own object.</summary>
 public sealed record CommandBody(string Id, string Name, string SiteId, string DeviceId, DateTimeOffset IssuedAt, JsonObject Args);

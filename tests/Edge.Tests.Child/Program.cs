@@ -4,6 +4,7 @@
 //   bench DIR KEY         print inserts/s of a plain LiteDB file and of the store with and without WaitUntilDurable
 //   bench-doors ROOT [N]  pin change → door event durable, N changes on 4 doors while 2 cameras record (DoorBench.cs)
 //   bench-seal STAGING VOLUME  print sealing MB/s against raw AES-256-GCM on the same buffers (SealBench.cs)
+//   bench-sync-drain ROOT BROKER N / bench-sync-clip ROOT BROKER MIB CHUNK  sync throughput (SyncBench.cs)
 //   write DIR KEY FIRSTID insert documents forever (single inserts and multi-document transactions), printing
 //                         "durable <id>" for every document after WaitUntilDurable() returned for its commit
 using Edge.Agent.Index;
@@ -18,6 +19,18 @@ if (args is ["bench-doors", var doorRoot, ..] doorArgs)
 if (args is ["bench-seal", var benchStaging, var benchVolume])
 {
     SealBench.Run(benchStaging, benchVolume);
+    return 0;
+}
+
+if (args is ["bench-sync-drain", var drainRoot, var drainBroker, var drainCount])
+{
+    await SyncBench.DrainAsync(drainRoot, new Uri(drainBroker), int.Parse(drainCount));
+    return 0;
+}
+
+if (args is ["bench-sync-clip", var clipRoot, var clipBroker, var clipMib, var clipChunk])
+{
+    await SyncBench.ClipAsync(clipRoot, new Uri(clipBroker), int.Parse(clipMib), int.Parse(clipChunk));
     return 0;
 }
 

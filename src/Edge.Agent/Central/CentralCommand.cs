@@ -1,5 +1,6 @@
 // `edge central --config central.json`: the receiver, until Ctrl-C or SIGTERM. `edge central send-command`: signs one
 // command (ping, request-window, resend, clip-ack) for one box and publishes it, for the monitoring desk.
+using Edge.Sync.Signing;
 using System.CommandLine;
 using System.Text.Json;
 using System.Text.Json.Nodes;

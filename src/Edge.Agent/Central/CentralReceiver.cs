@@ -7,6 +7,7 @@
 // payload is logged with its topic and problem, counted, and acknowledged (sending it again cannot mend it); a failure
 // of the central itself (its disk, its store) throws, so the message is not acknowledged: the broker keeps it in the
 // central's session and delivers it again when the central reconnects, which the receiver then does after a pause.
+using Edge.Sync.Signing;
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;

@@ -16,6 +16,9 @@ public sealed class CommandContext(TextWriter output, TextWriter error, TimeProv
     /// <summary>The live recorders, when this runs inside the agent.</summary>
     public RecordingService? Recording { get; } = recording;
 
+    /// <summary>The sync engine, when this runs inside an agent with sync configured.</summary>
+    public Sync.SyncService? Sync { get; init; }
+
     /// <summary>True when this runs inside `edge run`, answering a request from another `edge` process.</summary>
     public bool InsideAgent => agentIndex is not null;
 

@@ -1,5 +1,6 @@
-// `edge keys init-owner --out DIR`: makes the owner's key pair. Run it on the owner's machine, not on the box: only
-// DIR/owner.pub goes to the box (edge.json: sealing.ownerPublicKey); DIR/owner.key stays with the owner.
+// `edge keys init-owner --out DIR`: makes the owner's key pairs. Run it on the owner's machine, not on the box: only
+// DIR/owner.pub (edge.json: sealing.ownerPublicKey) and DIR/owner-sign.pub (sync.commandPublicKey) go to the box;
+// DIR/owner.key (opens footage) and DIR/owner-sign.key (signs the central's commands) stay with the owner.
 // `edge keys show --config F`: the box's device signing key (public half and id) and the configured owner key's id.
 using System.CommandLine;
 using Edge.Agent.Configuration;
@@ -14,7 +15,7 @@ public static class KeysCommand
         var outDir = new Option<DirectoryInfo>("--out") { Description = "Directory for owner.key and owner.pub (created if missing)", Required = true };
         var passphraseFile = new Option<FileInfo?>("--passphrase-file") { Description = "Read the passphrase protecting owner.key from this file (first line)" };
         var noPassphrase = new Option<bool>("--no-passphrase") { Description = "Write owner.key unencrypted (mode 0600); for keys kept in a vault or on a token" };
-        var init = new Command("init-owner", "Create the owner's key pair: owner.key (private, keep it off the box) and owner.pub (for the box)")
+        var init = new Command("init-owner", "Create the owner's key pairs: owner.key and owner-sign.key (private, keep them off the box), owner.pub and owner-sign.pub (for the box)")
         {
             outDir, passphraseFile, noPassphrase,
         };
@@ -75,11 +76,17 @@ public static class KeysCommand
                     throw new UsageException("owner.key needs a passphrase, and stdin is not a terminal to type one: give --passphrase-file FILE, " +
                                              "or --no-passphrase for a plain key file kept with mode 0600");
             }
+            foreach (var name in new[] { Edge.Sync.CommandSigning.PrivateKeyFileName, Edge.Sync.CommandSigning.PublicKeyFileName })
+                if (Path.Exists(Path.Combine(dir.FullName, name)))
+                    throw new OwnerKeyException(Path.Combine(dir.FullName, name), $"{Path.Combine(dir.FullName, name)} already exists; refusing to overwrite an owner's keys. Choose another --out directory.");
             var pair = OwnerKeys.CreatePair(dir.FullName, passphrase);
+            var signing = CommandSigningKeys.CreatePair(dir.FullName, passphrase);
             var o = context.Out;
             o.WriteLine($"owner key pair {pair.KeyId} written:");
             o.WriteLine($"  {pair.PrivateKeyPath}  private, {(pair.Encrypted ? "encrypted with your passphrase" : "NOT encrypted")}, mode 0600: keep it with the owner, never on the box");
             o.WriteLine($"  {pair.PublicKeyPath}  public: copy it to the box and name it in edge.json as sealing.ownerPublicKey");
+            o.WriteLine($"  {signing.PrivateKeyPath}  private, {(signing.Encrypted ? "encrypted with the same passphrase" : "NOT encrypted")}, mode 0600: the central signs its commands with it");
+            o.WriteLine($"  {signing.PublicKeyPath}  public: copy it to the box and name it in edge.json as sync.commandPublicKey");
             return Task.FromResult(EdgeCli.ExitOk);
         }
         catch (OwnerKeyException e)

@@ -11,8 +11,26 @@ public static class StatusCommand
     /// <summary>The agent process itself, when the status comes from it: for the soak benchmark and for support.</summary>
     public sealed record AgentProcess(int Pid, long RssBytes, long ManagedHeapBytes, double CpuSeconds, double UptimeSeconds, long SegmentsSealed,
         Recording.LatencyWindow.Summary SealLatency);
+    /// <summary>Sync to the central: the connection (from the running agent) and the outbox (from the index).</summary>
+    public sealed record SyncStatus(string Broker, string Connection, DateTime? ConnectedSince, string? LastError, long QueuedMessages, long OutboxBytes,
+        IReadOnlyDictionary<string, long> SentThrough, int ClipsUploading, int ClipsAwaitingAck);
     public sealed record Status(string SiteId, string DeviceId, string TimeZone, bool AgentRunning, DateTimeOffset At,
-        IReadOnlyList<CameraStatus> Cameras, IReadOnlyList<VolumeStatus> Volumes, IndexStatus Index, string? LastReconcile, AgentProcess? Agent);
+        IReadOnlyList<CameraStatus> Cameras, IReadOnlyList<VolumeStatus> Volumes, IndexStatus Index, string? LastReconcile, AgentProcess? Agent)
+    {
+        public SyncStatus? Sync { get; init; }
+    }
+
+    private static SyncStatus? DescribeSync(EdgeSettings settings, EdgeIndex index, CommandContext context)
+    {
+        if (settings.Sync is not { } options) return null;
+        var snapshot = context.Sync?.Engine.Snapshot();
+        // Outside the agent the outbox is not enabled on this index: count what the collections hold.
+        var depth = index.OutboxEnabled ? index.OutboxDepth() : index.OutboxDepthAtRest();
+        var clips = index.AllClips();
+        return new SyncStatus(options.Broker.ToString(), snapshot?.State.ToString().ToLowerInvariant() ?? "agent not running", snapshot?.ConnectedSinceUtc,
+            snapshot?.LastError, depth.Messages, depth.Bytes, depth.SentThrough,
+            clips.Count(c => c.State == ClipStates.Uploading), clips.Count(c => c.State == ClipStates.Uploaded));
+    }
 
     private static AgentProcess Describe(Recording.RecordingService recording, TimeProvider time)
     {
@@ -43,7 +61,10 @@ public static class StatusCommand
         var status = new Status(settings.SiteId, settings.DeviceId, settings.TimeZone.Id, context.InsideAgent,
             settings.ToSiteTime(context.Time.GetUtcNow()), cameras, volumes,
             new IndexStatus(settings.IndexDirectory, index.SizeBytes, index.CountSegments()), index.GetSetting("lastReconcile"),
-            context.Recording is { } recording ? Describe(recording, context.Time) : null);
+            context.Recording is { } recording ? Describe(recording, context.Time) : null)
+        {
+            Sync = DescribeSync(settings, index, context),
+        };
 
         if (json)
         {
@@ -63,6 +84,9 @@ public static class StatusCommand
             o.WriteLine(v.Mounted ? $"  {v.Path}  {v.FreeBytes / 1e9:0.0} GB free of {v.TotalBytes / 1e9:0.0} GB" : $"  {v.Path}  NOT PRESENT");
         if (status.Agent is { } a)
             o.WriteLine($"agent: pid {a.Pid}, up {a.UptimeSeconds / 3600:0.0} h, RSS {a.RssBytes / 1048576.0:0.0} MiB, managed heap {a.ManagedHeapBytes / 1048576.0:0.0} MiB, {a.SegmentsSealed} segments sealed");
+        if (status.Sync is { } sync)
+            o.WriteLine($"sync: {sync.Connection} to {sync.Broker}{(sync.LastError is null ? "" : $" (last error: {sync.LastError})")}; " +
+                        $"{sync.QueuedMessages} messages queued, {sync.ClipsUploading} clip(s) uploading, {sync.ClipsAwaitingAck} awaiting the central's ack");
         o.WriteLine($"index: {status.Index.Segments} segments, {status.Index.SizeBytes / 1024.0:0} KiB at {status.Index.Directory}");
         return Task.FromResult(EdgeCli.ExitOk);
     }

@@ -149,6 +149,14 @@ public static partial class EdgeConfigValidator
         var key = File(sync.KeyFile, "keyFile");
         var password = File(sync.PasswordFile, "passwordFile");
         var commandKey = File(sync.CommandPublicKey, "commandPublicKey");
+        if (commandKey is not null && System.IO.File.Exists(commandKey))
+        {
+            try { Edge.Sync.CommandSigning.LoadPublic(commandKey).Dispose(); }
+            catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException)
+            {
+                problems.Add($"sync.commandPublicKey: {e.Message}");
+            }
+        }
         if ((cert is null) != (key is null))
             problems.Add("sync.certFile: certFile and keyFile go together (a client certificate needs its key)");
         if ((ca is not null || cert is not null) && broker is { Scheme: "mqtt" })

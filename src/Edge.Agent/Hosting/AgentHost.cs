@@ -46,11 +46,12 @@ public static class AgentHost
         builder.Services.AddHostedService(sp => sp.GetRequiredService<RetentionService>());
         builder.Services.AddSingleton<RecordingService>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<RecordingService>());
+        Sync.SyncService.AddTo(builder.Services, settings, index, time);
         builder.Services.AddSystemdWatchdog();
         builder.Services.AddHostedService(sp => new ControlSocketService(
             settings.IndexDirectory,
             (args, context) => EdgeCli.InvokeAsync(args, context),
-            (output, error) => new CommandContext(output, error, time, index, sp.GetRequiredService<RecordingService>()),
+            (output, error) => new CommandContext(output, error, time, index, sp.GetRequiredService<RecordingService>()) { Sync = sp.GetService<Sync.SyncService>() },
             sp.GetRequiredService<ILogger<ControlSocketService>>()));
         return builder.Build();
     }

@@ -6,7 +6,7 @@ using LiteDB;
 
 namespace Edge.Agent.Index;
 
-public sealed class EdgeIndex : IDisposable
+public sealed partial class EdgeIndex : IDisposable
 {
     private readonly IndexStore _store;
     private readonly ILiteCollection<SegmentRecord> _segments;
@@ -38,6 +38,11 @@ public sealed class EdgeIndex : IDisposable
         _audit.EnsureIndex(a => a.AtUtc);
         _audit.EnsureIndex(a => a.Seq);
         _auditHead = LoadAuditHead();
+        _outboxEvents = db.GetCollection<OutboxRecord>("outbox_events");
+        _outboxSegments = db.GetCollection<OutboxRecord>("outbox_segments");
+        _clips = db.GetCollection<ClipRecord>("sync_clips");
+        _nonces = db.GetCollection<NonceRecord>("sync_nonces");
+        _clips.EnsureIndex(c => c.FlagId);
     }
 
     public static EdgeIndex Open(string directory, string keyFile, bool createKeyIfMissing = true) =>
@@ -112,16 +117,18 @@ public sealed class EdgeIndex : IDisposable
             .FirstOrDefault(s => s.State != SegmentState.Purged);
     }
 
+    /// <summary>Adds an event; with sync on, its outbox message is queued in the same transaction (one durable write).</summary>
     public long AddEvent(EventRecord e)
     {
-        var id = _events.Insert(e).AsInt64;
+        long id = WithOutbox(SyncStreamEvents, () => { e.Id = _events.Insert(e).AsInt64; return e; });
         _store.WaitUntilDurable();
         return id;
     }
 
+    /// <summary>Updates an event; with sync on, the change is queued in the same transaction.</summary>
     public void UpdateEvent(EventRecord e)
     {
-        _events.Update(e);
+        WithOutbox(SyncStreamEvents, () => { _events.Update(e); return e; });
         _store.WaitUntilDurable();
     }
 

@@ -129,4 +129,7 @@ public sealed class FlagRecord
     public string CreatedBy { get; set; } = "";
 
     public bool Covers(SegmentRecord s) => Cameras.Contains(s.Camera) && s.StartUtc < ToUtc && s.EndUtc > FromUtc;
+
+    /// <summary>Whether the flag keeps the segment from retention: until the central acknowledged its clip (sync hold).</summary>
+    public bool Holds(SegmentRecord s) => SyncState != FlagSyncStates.Synced && Covers(s);
 }

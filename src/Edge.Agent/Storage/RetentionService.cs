@@ -5,7 +5,8 @@
 //   3. emergency: if nothing unprotected is left and the volume is above retention.emergencyAbovePercent full,
 //      protected segments go too, oldest first, each with a retention_emergency event.
 // Floor = max(minFreePercent of the volume, one hour of its measured recording rate) + slackBytesPerCamera × cameras.
-// A segment is protected while a flag covers it (door events, holds, requests from the central).
+// A segment is protected while a flag covers it (door events, holds, requests from the central) and the central has
+// not yet acknowledged the flag's clip (FlagRecord.Holds: after the clip-ack, ordinary retention applies again).
 using Edge.Agent.Configuration;
 using Edge.Agent.Index;
 using Microsoft.Extensions.Hosting;
@@ -75,7 +76,7 @@ public sealed class RetentionService(EdgeSettings settings, EdgeIndex index, Rec
     public void RunPass()
     {
         var flags = index.AllFlags();
-        bool Protected(SegmentRecord s) => flags.Any(f => f.Covers(s));
+        bool Protected(SegmentRecord s) => flags.Any(f => f.Holds(s));
         var cutoff = time.GetUtcNow().UtcDateTime.AddDays(-_config.Days);
 
         foreach (var old in index.OldestSegments().TakeWhile(s => s.EndUtc < cutoff).Where(s => !Protected(s)).ToList())

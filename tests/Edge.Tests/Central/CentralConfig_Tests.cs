@@ -1,3 +1,4 @@
+using Edge.Sync.Signing;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;

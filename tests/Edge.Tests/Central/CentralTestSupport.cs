@@ -1,6 +1,7 @@
 // Pieces of the central tests: real footage recorded and sealed once by the real agent (RecordedFootage), a test-side
 // box that speaks the box's half of docs/protocol.md over a real broker (BoxPublisher: real messages, its own MQTT
 // client), and a central running in this process (CentralUnderTest: the same CentralReceiver `edge central` runs).
+using Edge.Sync.Signing;
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;

@@ -19,12 +19,18 @@ public class ExampleConfig_Tests
         var owner = Edge.Agent.Sealing.OwnerKeys.CreatePair(Path.Combine(dir, "owner"), passphrase: null);
         var text = File.ReadAllText(RepoFile("config/edge.example.json")).Replace("/var/lib/edge/keys/owner.pub", owner.PublicKeyPath);
         Assert.Contains(owner.PublicKeyPath, text);
+        // Its sync section names the command-signing key and TLS files: real stand-ins for those too.
+        var signing = Edge.Agent.Sealing.CommandSigningKeys.CreatePair(Path.Combine(dir, "signing"), passphrase: null);
+        text = text.Replace("/var/lib/edge/keys/owner-sign.pub", signing.PublicKeyPath).Replace("/etc/edge/tls/", Path.Combine(dir, "tls") + "/");
+        Directory.CreateDirectory(Path.Combine(dir, "tls"));
+        foreach (var file in new[] { "ca.pem", "box.pem", "box.key" }) File.WriteAllText(Path.Combine(dir, "tls", file), "(stand-in)");
 
         var settings = EdgeConfigLoader.Parse(text, Path.Combine(dir, "edge.json"));
         Directory.Delete(dir, recursive: true);
 
         Assert.Equal(2, settings.Cameras.Count);
         Assert.Equal(2, settings.Volumes.Count);
+        Assert.True(settings.Sync!.UseTls);
     }
 
     [Fact]

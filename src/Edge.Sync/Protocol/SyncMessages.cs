@@ -1,0 +1,115 @@
+// The payloads of docs/protocol.md (schema 1), as records. The box writes them; the central and the monitor read
+// them with the same types. Property names are camelCase on the wire (SyncJson.Options).
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Edge.Sync.Protocol;
+
+public static class SyncJson
+{
+    public const int Schema = 1;
+
+    public static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web)
+    {
+        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+        Converters = { new UtcMillisecondsConverter() },
+    };
+
+    public static byte[] Serialize<T>(T value) => JsonSerializer.SerializeToUtf8Bytes(value, Options);
+
+    /// <summary>Times on the wire: UTC, ISO 8601 with Z, millisecond precision.</summary>
+    private sealed class UtcMillisecondsConverter : JsonConverter<DateTime>
+    {
+        public override DateTime Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+            reader.GetDateTime().ToUniversalTime();
+
+        public override void Write(Utf8JsonWriter writer, DateTime value, JsonSerializerOptions options) =>
+            writer.WriteStringValue(DateTime.SpecifyKind(value.ToUniversalTime(), DateTimeKind.Utc).ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", System.Globalization.CultureInfo.InvariantCulture));
+    }
+}
+
+public static class SyncStreams
+{
+    public const string Events = "events";
+    public const string Segments = "segments";
+    public static readonly IReadOnlyList<string> All = [Events, Segments];
+}
+
+public sealed record AuditHead(long Seq, string Hash);
+
+public sealed record StatusMessage(int Schema, string State, string SiteId, string DeviceId, string? Version, DateTime? BootTime,
+    DateTime? StartedAt, string? ConfigHash, string? OwnerKeyId, string? Reason)
+{
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public AuditHead? AuditHead { get; init; }
+}
+
+public sealed record CameraHealth(string Id, string State, double? BitrateKbps, DateTime? LastSegmentEnd);
+public sealed record VolumeHealth(string Path, bool Active, double? UsedPercent, long? FreeBytes, double? FreeDays);
+public sealed record OutboxHealth(long Messages, long Bytes, int ClipsPending, bool OverBound);
+
+public sealed record BoardHealthMessage
+{
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? CpuTemperatureC { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public bool? UnderVoltageNow { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public bool? UnderVoltageSinceBoot { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public bool? ThrottledNow { get; init; }
+}
+
+public sealed record LastEvent(string Kind, DateTime At);
+
+public sealed record HealthMessage(int Schema, DateTime At, double UptimeSeconds, IReadOnlyList<CameraHealth> Cameras,
+    IReadOnlyList<VolumeHealth> Volumes, OutboxHealth Outbox, bool ClockSynchronised, BoardHealthMessage Board, LastEvent? LastEvent)
+{
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public AuditHead? AuditHead { get; init; }
+}
+
+public sealed record EventPayload(long Id, string Kind, string? Door, IReadOnlyList<string> Cameras, DateTime Start, DateTime? End,
+    string DecidedBy, string? Detail);
+
+public sealed record EventMessage(int Schema, long Id, string Stream, EventPayload Event);
+
+public sealed record SegmentManifest(long Id, string Camera, DateTime Start, DateTime End, double DurationSeconds, long Bytes,
+    long StoredBytes, string StoredSha256, bool ClockTrusted, string? OwnerKeyId);
+
+public sealed record SegmentsMessage(int Schema, long Id, string Stream, IReadOnlyList<SegmentManifest> Segments);
+
+public sealed record ClipSegment(long Id, string Camera, DateTime Start, DateTime End, string Container, long StoredBytes,
+    string StoredSha256, string? WrappedKey, string? OwnerKeyId, int Chunks);
+
+public sealed record ClipManifest(int Schema, string ClipId, long FlagId, string Reason, DateTime From, DateTime To,
+    IReadOnlyList<string> Cameras, int ChunkBytes, IReadOnlyList<ClipSegment> Segments)
+{
+    public static int ChunksFor(long storedBytes, int chunkBytes) => storedBytes == 0 ? 1 : (int)((storedBytes + chunkBytes - 1) / chunkBytes);
+}
+
+/// <summary>The envelope on R/cmd/{name}: the body's exact bytes (base64) and the signature over them.</summary>
+public sealed record SignedCommand(int Schema, string Body, string Signature);
+
+public sealed record CommandBody(string Id, string Name, string SiteId, string DeviceId, DateTime IssuedAt, JsonElement Args);
+
+public sealed record CommandReply(int Schema, string? CommandId, bool Ok, string? Error, string? Detail, JsonElement? Result);
+
+/// <summary>User properties of a clip chunk (R/clips/{clipId}/chunk).</summary>
+public static class ChunkProperties
+{
+    public const string Schema = "schema";
+    public const string Segment = "segment";
+    public const string Chunk = "chunk";
+    public const string Chunks = "chunks";
+    public const string Offset = "offset";
+    public const string Sha256 = "sha256";
+}
+
+public static class SyncTopics
+{
+    public static string Status(string root) => root + "/status";
+    public static string Health(string root) => root + "/health";
+    public static string Stream(string root, string stream) => root + "/" + stream;
+    public static string ClipManifest(string root, string clipId) => $"{root}/clips/{clipId}/manifest";
+    public static string ClipChunk(string root, string clipId) => $"{root}/clips/{clipId}/chunk";
+    public static string Commands(string root) => root + "/cmd/#";
+    public static string CommandPrefix(string root) => root + "/cmd/";
+    public static string Reply(string root, string name) => $"{root}/cmd-reply/{name}";
+}

@@ -1,0 +1,579 @@
+// The box's MQTT side (docs/protocol.md): one MQTTnet 5 client, MQTT 5, with a retained Last Will `offline` on
+// R/status. While connected it publishes `online`, a retained health every sync.healthSeconds, drains the outbox
+// (metadata first, then clip chunks under the bandwidth cap) and answers signed commands on R/cmd/#. When the
+// connection drops it reconnects with backoff (1 s doubling to 60 s, with jitter); MQTTnet 5 does not re-send
+// unacknowledged QoS 1 messages after a reconnect, so nothing is marked sent before its PUBACK and the outbox
+// re-sends from the first unacknowledged message. On shutdown it publishes `offline` itself (a broker sends the Will
+// only when a connection dies without DISCONNECT).
+//
+// Speed: metadata is published with several QoS 1 messages in flight (in order on one connection, which MQTT keeps
+// in order) and "sent" is marked once per batch, so draining is bound by the broker's round trip, not by one fsync
+// per message.
+using System.Buffers;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Threading.Channels;
+using Edge.Sync.Protocol;
+using Microsoft.Extensions.Logging;
+using MQTTnet;
+using MQTTnet.Protocol;
+
+namespace Edge.Sync;
+
+public enum SyncConnectionState { Stopped, Connecting, Connected, WaitingToReconnect }
+
+public sealed record SyncSnapshot(string Broker, SyncConnectionState State, DateTime? ConnectedSinceUtc, string? LastError,
+    long MetadataPublished, long ChunksPublished, int Reconnects);
+
+/// <summary>The broker answered a publish or a connect with a refusal (an MQTT 5 reason code).</summary>
+public sealed class BrokerRefusedException(string message) : Exception(message);
+
+public sealed class SyncEngine : IAsyncDisposable
+{
+    /// <summary>QoS 1 publishes in flight at once: below mosquitto's default receive maximum (20).</summary>
+    public const int MetadataWindow = 16;
+    /// <summary>
+    /// Chunks in flight: 16 without a cap (throughput; under mosquitto's receive maximum of 20), 1 under a cap (the cap sets the pace anyway, and after a kill at
+    /// most the one chunk whose PUBACK was on its way is sent again).
+    /// </summary>
+    public static int ChunkWindowFor(int clipBandwidthKbps) => clipBandwidthKbps > 0 ? 1 : 16;
+    public const int MetadataBatch = 1000;
+    private static readonly TimeSpan PublishTimeout = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(60);
+    private const int MaxCommandBytes = 64 * 1024;
+
+    private readonly SyncOptions _options;
+    private readonly ISyncBackend _backend;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly string _root;
+    private readonly IMqttClient _client;
+    private readonly SemaphoreSlim _wake = new(0, 1);
+    private readonly Channel<(string Topic, byte[] Payload)> _commands = Channel.CreateBounded<(string, byte[])>(
+        new BoundedChannelOptions(256) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
+    private readonly CommandVerifier _verifier;
+    private readonly TokenBucket _bucket;
+    private volatile bool _workQueued;
+    private volatile SyncConnectionState _state = SyncConnectionState.Stopped;
+    private DateTime? _connectedSince;
+    private string? _lastError;
+    private long _metadataPublished, _chunksPublished;
+    private int _reconnects;
+    private CancellationTokenSource? _connection;
+
+    public SyncEngine(SyncOptions options, ISyncBackend backend, ECDsa? commandKey, TimeProvider time, ILogger logger)
+    {
+        _options = options;
+        _backend = backend;
+        _time = time;
+        _logger = logger;
+        _root = SyncOptions.TopicRoot(backend.SiteId, backend.DeviceId);
+        _client = new MqttClientFactory().CreateMqttClient();
+        _client.ApplicationMessageReceivedAsync += e =>
+        {
+            // Copied and queued: the handler must not throw (no PUBACK then) nor wait on our own publishes.
+            if (!_commands.Writer.TryWrite((e.ApplicationMessage.Topic, e.ApplicationMessage.Payload.ToArray())))
+                _logger.LogWarning("command on {Topic} dropped: 256 commands are already waiting", e.ApplicationMessage.Topic);
+            return Task.CompletedTask;
+        };
+        _client.DisconnectedAsync += e =>
+        {
+            if (_state == SyncConnectionState.Connected)
+                _logger.LogWarning("sync: connection to {Broker} lost ({Reason}{Detail})", options.Broker, e.Reason, e.ReasonString is { Length: > 0 } r ? ": " + r : "");
+            _connection?.Cancel();
+            return Task.CompletedTask;
+        };
+        _backend.WorkQueued += () =>
+        {
+            _workQueued = true;
+            try { _wake.Release(); } catch (SemaphoreFullException) { }
+        };
+        _verifier = new CommandVerifier(commandKey, backend.SiteId, backend.DeviceId, options.CommandMaxAge, time);
+        _bucket = new TokenBucket(options.ClipBandwidthKbps, options.ClipChunkBytes, time);
+    }
+
+    public string TopicRoot => _root;
+
+    public SyncSnapshot Snapshot() => new(_options.Broker.ToString(), _state, _connectedSince, _lastError,
+        Interlocked.Read(ref _metadataPublished), Interlocked.Read(ref _chunksPublished), _reconnects);
+
+    /// <summary>Runs until <paramref name="stop"/>; then says `offline` and disconnects cleanly.</summary>
+    public async Task RunAsync(CancellationToken stop)
+    {
+        var housekeeping = HousekeepLoopAsync(stop);
+        var commands = CommandLoopAsync(stop);
+        var backoff = TimeSpan.FromSeconds(1);
+        while (!stop.IsCancellationRequested)
+        {
+            _state = SyncConnectionState.Connecting;
+            using var connection = CancellationTokenSource.CreateLinkedTokenSource(stop);
+            _connection = connection;
+            try
+            {
+                await ConnectAsync(stop).ConfigureAwait(false);
+                backoff = TimeSpan.FromSeconds(1);
+                var health = HealthLoopAsync(connection.Token);
+                try { await PumpAsync(connection.Token).ConfigureAwait(false); }
+                finally
+                {
+                    await connection.CancelAsync().ConfigureAwait(false);
+                    await health.ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested) { break; }
+            catch (Exception e) when (e is not OperationCanceledException || !stop.IsCancellationRequested)
+            {
+                if (e is not OperationCanceledException)
+                {
+                    _lastError = e.Message;
+                    _logger.LogWarning("sync: {Error}; reconnecting in {Seconds:0} s", e.Message, backoff.TotalSeconds);
+                }
+            }
+            finally { _connection = null; }
+            if (stop.IsCancellationRequested) break;
+            _state = SyncConnectionState.WaitingToReconnect;
+            _connectedSince = null;
+            if (_client.IsConnected)
+            {
+                try { await _client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().Build(), CancellationToken.None).ConfigureAwait(false); }
+                catch (Exception e) when (e is not OutOfMemoryException) { _logger.LogDebug(e, "disconnect after a failure"); }
+            }
+            var jitter = TimeSpan.FromMilliseconds(Random.Shared.Next(0, 250));
+            try { await Task.Delay(backoff + jitter, _time, stop).ConfigureAwait(false); }
+            catch (OperationCanceledException) { break; }
+            backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));
+            _reconnects++;
+        }
+        await SayOfflineAsync().ConfigureAwait(false);
+        _state = SyncConnectionState.Stopped;
+        _commands.Writer.TryComplete();
+        await Task.WhenAll(housekeeping, commands).ConfigureAwait(false);
+    }
+
+    private async Task ConnectAsync(CancellationToken ct)
+    {
+        var options = BuildClientOptions();
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(20));
+        var result = await _client.ConnectAsync(options, timeout.Token).ConfigureAwait(false);
+        if (result.ResultCode != MqttClientConnectResultCode.Success)
+        {
+            // ConnectAsync does not throw on a refusal: the reason code is the broker's answer.
+            throw new BrokerRefusedException($"broker {_options.Broker} refused the connection: reason {(int)result.ResultCode} ({result.ResultCode}){(result.ReasonString is { Length: > 0 } r ? ": " + r : "")}");
+        }
+        var subscribe = await _client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder()
+            .WithTopicFilter(f => f.WithTopic(SyncTopics.Commands(_root)).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce))
+            .Build(), timeout.Token).ConfigureAwait(false);
+        foreach (var item in subscribe.Items.Where(i => (int)i.ResultCode > 2))
+            _logger.LogWarning("sync: broker refused the subscription to {Topic}: reason {Code} ({Name}); commands will not arrive",
+                item.TopicFilter.Topic, (int)item.ResultCode, item.ResultCode);
+        await PublishCheckedAsync(SyncTopics.Status(_root), SyncJson.Serialize(_backend.Status("online", null)), retain: true, "status", ct).ConfigureAwait(false);
+        _state = SyncConnectionState.Connected;
+        _connectedSince = _time.GetUtcNow().UtcDateTime;
+        _lastError = null;
+        _logger.LogInformation("sync: connected to {Broker} as {Root}", _options.Broker, _root);
+    }
+
+    private MqttClientOptions BuildClientOptions()
+    {
+        var will = SyncJson.Serialize(new { schema = SyncJson.Schema, state = "offline", reason = "connection lost" });
+        var port = _options.Broker.IsDefaultPort || _options.Broker.Port <= 0 ? (_options.UseTls ? 8883 : 1883) : _options.Broker.Port;
+        var builder = new MqttClientOptionsBuilder()
+            .WithTcpServer(_options.Broker.Host, port)
+            .WithClientId($"edge-{_backend.SiteId}-{_backend.DeviceId}")
+            .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500)
+            .WithKeepAlivePeriod(_options.KeepAlive)
+            .WithCleanStart(true)
+            .WithTimeout(TimeSpan.FromSeconds(15))
+            .WithWillTopic(SyncTopics.Status(_root))
+            .WithWillPayload(will)
+            .WithWillQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
+            .WithWillRetain(true);
+        if (_options.Username is { } user)
+        {
+            var password = _options.PasswordFile is { } file ? File.ReadAllText(file).TrimEnd('\r', '\n') : null;
+            builder.WithCredentials(user, password);
+        }
+        if (_options.UseTls)
+        {
+            var tls = new MqttClientTlsOptionsBuilder().UseTls(true).WithTargetHost(_options.Broker.Host);
+            if (_options.CertFile is { } cert && _options.KeyFile is { } key)
+                tls.WithClientCertificates([X509Certificate2.CreateFromPemFile(cert, key)]);
+            if (_options.CaFile is { } caFile)
+            {
+                var ca = X509CertificateLoader.LoadCertificateFromFile(caFile);
+                tls.WithCertificateValidationHandler(args => ChainsTo(ca, args.Certificate, args.SslPolicyErrors));
+            }
+            builder.WithTlsOptions(tls.Build());
+        }
+        var options = builder.Build();
+        // The socket buffers default to 8 KiB, which moves 64 KiB chunks slowly even on loopback (package-facts.md).
+        if (options.ChannelOptions is MqttClientTcpOptions tcp) tcp.BufferSize = 1 << 20;
+        return options;
+    }
+
+    private static bool ChainsTo(X509Certificate2 ca, X509Certificate? presented, System.Net.Security.SslPolicyErrors errors)
+    {
+        if (presented is null) return false;
+        // The host name must still match; only the trust anchor is ours rather than the system's.
+        if ((errors & ~System.Net.Security.SslPolicyErrors.RemoteCertificateChainErrors) != System.Net.Security.SslPolicyErrors.None) return false;
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.Add(ca);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        using var leaf = new X509Certificate2(presented);
+        return chain.Build(leaf);
+    }
+
+    private async Task PumpAsync(CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            bool worked = await DrainMetadataAsync(ct).ConfigureAwait(false);
+            if (!worked) worked = await UploadClipAsync(ct).ConfigureAwait(false);
+            if (worked) continue;
+            using var idle = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            idle.CancelAfter(TimeSpan.FromSeconds(1));
+            try { await _wake.WaitAsync(idle.Token).ConfigureAwait(false); }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested) { }
+        }
+        ct.ThrowIfCancellationRequested();
+    }
+
+    /// <summary>Publishes every unsent metadata message, in order per stream; false when there was none.</summary>
+    private async Task<bool> DrainMetadataAsync(CancellationToken ct)
+    {
+        _workQueued = false;
+        bool any = false;
+        foreach (var stream in SyncStreams.All)
+        {
+            var topic = SyncTopics.Stream(_root, stream);
+            while (true)
+            {
+                var batch = _backend.UnsentMetadata(stream, MetadataBatch);
+                if (batch.Count == 0) break;
+                any = true;
+                var inFlight = new Queue<(long Id, Task<MqttClientPublishResult> Publish)>();
+                long acknowledged = 0;
+                using var stall = CancellationTokenSource.CreateLinkedTokenSource(ct); // pushed back at every PUBACK
+                stall.CancelAfter(PublishTimeout);
+                try
+                {
+                    foreach (var message in batch)
+                    {
+                        if (inFlight.Count >= MetadataWindow)
+                        {
+                            acknowledged = await AwaitHeadAsync(inFlight, topic).ConfigureAwait(false);
+                            stall.CancelAfter(PublishTimeout);
+                        }
+                        inFlight.Enqueue((message.Id, _client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(message.Payload)
+                            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build(), stall.Token)));
+                    }
+                    while (inFlight.Count > 0) acknowledged = await AwaitHeadAsync(inFlight, topic).ConfigureAwait(false);
+                }
+                finally
+                {
+                    foreach (var (_, abandoned) in inFlight) _ = abandoned.ContinueWith(t => t.Exception, TaskScheduler.Default);
+                    // One durable write for the batch: what was acknowledged stays acknowledged even if the rest failed.
+                    if (acknowledged > 0) _backend.MarkSent(stream, batch[0].Id, acknowledged);
+                }
+                Interlocked.Add(ref _metadataPublished, batch.Count);
+            }
+        }
+        return any;
+    }
+
+    private async Task<long> AwaitHeadAsync(Queue<(long Id, Task<MqttClientPublishResult> Publish)> inFlight, string topic)
+    {
+        var (id, publish) = inFlight.Peek();
+        ThrowIfRefused(await publish.ConfigureAwait(false), topic, $"message {id}");
+        inFlight.Dequeue();
+        return id;
+    }
+
+    /// <summary>Uploads (or resumes) one clip; yields back early when metadata was queued meanwhile. False when there is none.</summary>
+    private async Task<bool> UploadClipAsync(CancellationToken ct)
+    {
+        var clip = _backend.NextClip();
+        if (clip is null) return false;
+        if (!clip.ManifestSent)
+        {
+            await PublishCheckedAsync(SyncTopics.ClipManifest(_root, clip.ClipId), clip.Manifest, retain: false, $"clip {clip.ClipId} manifest", ct).ConfigureAwait(false);
+            _backend.ClipManifestSent(clip.ClipId);
+            _logger.LogInformation("sync: clip {Clip} manifest sent ({Segments} segments)", clip.ClipId, clip.Segments.Count);
+        }
+        var topic = SyncTopics.ClipChunk(_root, clip.ClipId);
+        var inFlight = new Queue<(int Segment, int Chunk, Task<MqttClientPublishResult> Publish)>();
+        var progress = new ProgressWriter(_backend, clip.ClipId, groupCommit: _options.ClipBandwidthKbps == 0);
+        // Reading and hashing run ahead on another thread while earlier chunks are on the wire.
+        using var stopReading = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var prepared = Channel.CreateBounded<(int Segment, int Chunk, MqttApplicationMessage Message, int Length)>(
+            new BoundedChannelOptions(16) { SingleReader = true, SingleWriter = true });
+        var reader = Task.Run(() => PrepareChunksAsync(clip, topic, prepared.Writer, stopReading.Token), CancellationToken.None);
+        // One stall timer for the clip, pushed back at every PUBACK, rather than a linked token and a timer per chunk.
+        using var stall = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        stall.CancelAfter(PublishTimeout);
+        bool finished = false;
+        try
+        {
+            while (true)
+            {
+                if (_workQueued) break; // metadata goes before footage: finish what is in flight and come back
+                if (!await prepared.Reader.WaitToReadAsync(ct).ConfigureAwait(false)) { finished = true; break; }
+                var (segment, chunk, message, length) = await prepared.Reader.ReadAsync(ct).ConfigureAwait(false);
+                await _bucket.TakeAsync(length, ct).ConfigureAwait(false);
+                if (inFlight.Count >= ChunkWindowFor(_options.ClipBandwidthKbps))
+                {
+                    await AckChunkAsync(clip, inFlight, topic, progress).ConfigureAwait(false);
+                    stall.CancelAfter(PublishTimeout);
+                }
+                else if (inFlight.Count == 0) stall.CancelAfter(PublishTimeout); // idle under the cap: the clock starts now
+                inFlight.Enqueue((segment, chunk, _client.PublishAsync(message, stall.Token)));
+            }
+            while (inFlight.Count > 0) await AckChunkAsync(clip, inFlight, topic, progress).ConfigureAwait(false);
+        }
+        finally
+        {
+            foreach (var (_, _, abandoned) in inFlight) _ = abandoned.ContinueWith(t => t.Exception, TaskScheduler.Default);
+            await stopReading.CancelAsync().ConfigureAwait(false);
+            try { await reader.ConfigureAwait(false); }
+            catch (OperationCanceledException) { }
+            await progress.FlushAsync().ConfigureAwait(false);
+        }
+        if (finished)
+        {
+            await reader.ConfigureAwait(false); // a read error surfaces here rather than as a finished clip
+            _backend.ClipUploaded(clip.ClipId);
+            _logger.LogInformation("sync: clip {Clip} uploaded; its segments stay held until the central acknowledges it", clip.ClipId);
+        }
+        return true;
+    }
+
+    /// <summary>Reads, hashes and describes the clip's remaining chunks in order; completes the writer at the end.</summary>
+    private static async Task PrepareChunksAsync(ClipUpload clip, string topic, ChannelWriter<(int, int, MqttApplicationMessage, int)> output, CancellationToken ct)
+    {
+        Exception? failure = null;
+        try
+        {
+            int segment = clip.SegmentIndex, chunk = clip.NextChunk;
+            while (segment < clip.Segments.Count)
+            {
+                var file = clip.Segments[segment];
+                if (chunk >= file.Chunks) { segment++; chunk = 0; continue; }
+                var offset = (long)chunk * clip.ChunkBytes;
+                var length = (int)Math.Min(clip.ChunkBytes, file.StoredBytes - offset);
+                var bytes = ReadChunk(file, offset, length);
+                var message = new MqttApplicationMessageBuilder()
+                    .WithTopic(topic)
+                    .WithPayload(bytes)
+                    .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
+                    .WithContentType("application/octet-stream")
+                    .WithUserProperty(ChunkProperties.Schema, Utf8("1"))
+                    .WithUserProperty(ChunkProperties.Segment, Utf8(file.SegmentId.ToString(System.Globalization.CultureInfo.InvariantCulture)))
+                    .WithUserProperty(ChunkProperties.Chunk, Utf8(chunk.ToString(System.Globalization.CultureInfo.InvariantCulture)))
+                    .WithUserProperty(ChunkProperties.Chunks, Utf8(file.Chunks.ToString(System.Globalization.CultureInfo.InvariantCulture)))
+                    .WithUserProperty(ChunkProperties.Offset, Utf8(offset.ToString(System.Globalization.CultureInfo.InvariantCulture)))
+                    .WithUserProperty(ChunkProperties.Sha256, Utf8(Convert.ToHexStringLower(SHA256.HashData(bytes))))
+                    .Build();
+                await output.WriteAsync((segment, chunk, message, length), ct).ConfigureAwait(false);
+                chunk++;
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            failure = e;
+            throw;
+        }
+        finally
+        {
+            output.TryComplete(failure);
+        }
+    }
+
+    private async Task AckChunkAsync(ClipUpload clip, Queue<(int Segment, int Chunk, Task<MqttClientPublishResult> Publish)> inFlight, string topic, ProgressWriter progress)
+    {
+        var (segment, chunk, publish) = inFlight.Peek();
+        ThrowIfRefused(await publish.ConfigureAwait(false), topic, $"chunk {chunk} of segment {clip.Segments[segment].SegmentId}");
+        inFlight.Dequeue();
+        Interlocked.Increment(ref _chunksPublished);
+        progress.Acknowledged(segment, chunk + 1);
+    }
+
+    /// <summary>
+    /// Writes a clip's progress durably after each acknowledged chunk. Under a bandwidth cap (the normal case) the
+    /// write is done before the next chunk is counted, so after a kill at most the one chunk whose PUBACK was on its
+    /// way goes again; the cap's token bucket absorbs the fsync. With no cap (a fast link, a benchmark) the writes are
+    /// a group commit: while one fsync is under way later acknowledgements wait and the next write takes the newest,
+    /// so after a kill the chunks acknowledged during the last fsync are sent again (duplicates the central drops).
+    /// </summary>
+    private sealed class ProgressWriter(ISyncBackend backend, string clipId, bool groupCommit)
+    {
+        private (int Segment, int Chunk)? _latest;
+        private (int Segment, int Chunk)? _written;
+        private Task _writing = Task.CompletedTask;
+
+        public void Acknowledged(int segment, int nextChunk)
+        {
+            _latest = (segment, nextChunk);
+            if (!groupCommit)
+            {
+                backend.ClipProgress(clipId, segment, nextChunk);
+                _written = _latest;
+            }
+            else if (_writing.IsCompleted) Start();
+        }
+
+        private void Start()
+        {
+            _writing.GetAwaiter().GetResult(); // surfaces a failed write
+            if (_latest is not { } latest || latest == _written) return;
+            _writing = Task.Run(() => { backend.ClipProgress(clipId, latest.Segment, latest.Chunk); _written = latest; });
+        }
+
+        public async Task FlushAsync()
+        {
+            await _writing.ConfigureAwait(false);
+            if (_latest is { } latest && latest != _written)
+            {
+                backend.ClipProgress(clipId, latest.Segment, latest.Chunk);
+                _written = latest;
+            }
+        }
+    }
+
+    private static ReadOnlyMemory<byte> Utf8(string value) => System.Text.Encoding.UTF8.GetBytes(value);
+
+    private static byte[] ReadChunk(ClipSegmentFile file, long offset, int length)
+    {
+        using var handle = File.OpenHandle(file.Path, FileMode.Open, FileAccess.Read);
+        var bytes = new byte[length];
+        int read = 0;
+        while (read < length)
+        {
+            int n = RandomAccess.Read(handle, bytes.AsSpan(read), offset + read);
+            if (n == 0) throw new IOException($"{file.Path} ended at {offset + read} bytes; the index says it holds {file.StoredBytes}");
+            read += n;
+        }
+        return bytes;
+    }
+
+    private async Task HealthLoopAsync(CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                await PublishCheckedAsync(SyncTopics.Health(_root), SyncJson.Serialize(_backend.Health()), retain: true, "health", ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) { return; }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                _logger.LogWarning("sync: health not published: {Error}", e.Message);
+            }
+            try { await Task.Delay(_options.HealthInterval, _time, ct).ConfigureAwait(false); }
+            catch (OperationCanceledException) { return; }
+        }
+    }
+
+    private async Task HousekeepLoopAsync(CancellationToken stop)
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            try { _backend.Housekeep(); }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                _logger.LogError(e, "sync: housekeeping failed; retrying in a second");
+            }
+            try { await Task.Delay(TimeSpan.FromSeconds(1), _time, stop).ConfigureAwait(false); }
+            catch (OperationCanceledException) { return; }
+        }
+    }
+
+    private async Task CommandLoopAsync(CancellationToken stop)
+    {
+        var prefix = SyncTopics.CommandPrefix(_root);
+        await foreach (var (topic, payload) in _commands.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
+        {
+            try
+            {
+                var name = topic.StartsWith(prefix, StringComparison.Ordinal) ? topic[prefix.Length..] : "";
+                var check = name.Length == 0 || name.Contains('/') || name.Length > 64
+                    ? CommandCheck.Refuse(CommandErrors.Malformed, $"'{topic}' is not {prefix}{{name}}")
+                    : payload.Length > MaxCommandBytes
+                        ? CommandCheck.Refuse(CommandErrors.Malformed, $"{payload.Length} bytes; a command is at most {MaxCommandBytes}")
+                        : _verifier.Check(name, payload, _backend.RememberNonce);
+                var outcome = check.Accepted ? Execute(check.Body!) : CommandOutcome.Failure(check.Error!, check.Detail!);
+                var detail = outcome.Ok ? $"{name} accepted" : $"{name} refused: {outcome.Error}: {outcome.Detail}";
+                _backend.AuditCommand(name, check.Body, outcome.Ok, detail);
+                if (!outcome.Ok) _logger.LogWarning("sync: command on {Topic} refused: {Error}: {Detail}", topic, outcome.Error, outcome.Detail);
+                else _logger.LogInformation("sync: command {Name} {Id} accepted", name, check.Body!.Id);
+                var replyName = name.Length == 0 || name.Contains('/') || name.Length > 64 ? "invalid" : name;
+                var reply = new CommandReply(SyncJson.Schema, check.Body?.Id, outcome.Ok, outcome.Error, outcome.Detail,
+                    outcome.Result is null ? null : System.Text.Json.JsonSerializer.SerializeToElement(outcome.Result, SyncJson.Options));
+                if (_client.IsConnected)
+                    await PublishCheckedAsync(SyncTopics.Reply(_root, replyName), SyncJson.Serialize(reply), retain: false, "command reply", stop).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested) { }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                _logger.LogError(e, "sync: command on {Topic} failed", topic);
+            }
+        }
+    }
+
+    private CommandOutcome Execute(CommandBody command)
+    {
+        if (command.Name == "ping") return CommandOutcome.Success(new { pong = true });
+        var outcome = _backend.Execute(command);
+        if (outcome.Ok) { _workQueued = true; try { _wake.Release(); } catch (SemaphoreFullException) { } }
+        return outcome;
+    }
+
+    private async Task SayOfflineAsync()
+    {
+        if (!_client.IsConnected) return;
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await _client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(SyncTopics.Status(_root))
+                .WithPayload(SyncJson.Serialize(_backend.Status("offline", "shutdown")))
+                .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).WithRetainFlag(true).Build(), timeout.Token).ConfigureAwait(false);
+            await _client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().WithReason(MqttClientDisconnectOptionsReason.NormalDisconnection).Build(), timeout.Token).ConfigureAwait(false);
+            _logger.LogInformation("sync: said offline and disconnected from {Broker}", _options.Broker);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            _logger.LogWarning("sync: could not say offline on shutdown ({Error}); the broker will publish the Last Will", e.Message);
+        }
+    }
+
+    private Task<MqttClientPublishResult> PublishAsync(string topic, byte[] payload, bool retain, CancellationToken ct) =>
+        PublishMessageAsync(new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(payload)
+            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).WithRetainFlag(retain).Build(), ct);
+
+    private async Task<MqttClientPublishResult> PublishMessageAsync(MqttApplicationMessage message, CancellationToken ct)
+    {
+        // MQTTnet waits for a PUBACK only as long as the token allows (its Timeout option does not apply).
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(PublishTimeout);
+        return await _client.PublishAsync(message, timeout.Token).ConfigureAwait(false);
+    }
+
+    private async Task PublishCheckedAsync(string topic, byte[] payload, bool retain, string what, CancellationToken ct) =>
+        ThrowIfRefused(await PublishAsync(topic, payload, retain, ct).ConfigureAwait(false), topic, what);
+
+    private void ThrowIfRefused(MqttClientPublishResult result, string topic, string what)
+    {
+        if (result.IsSuccess) return;
+        var message = $"broker refused {what} on {topic}: reason {(int)result.ReasonCode} ({result.ReasonCode}){(result.ReasonString is { Length: > 0 } r ? ": " + r : "")}";
+        _logger.LogError("sync: {Message}", message);
+        throw new BrokerRefusedException(message);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _client.Dispose();
+        _wake.Dispose();
+        await Task.CompletedTask.ConfigureAwait(false);
+    }
+}
