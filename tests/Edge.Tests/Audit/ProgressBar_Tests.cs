@@ -16,7 +16,7 @@ public class ProgressBar_Tests
             Assert.Equal("", error.ToString());
             time.Advance(TimeSpan.FromSeconds(2));
             bar.Report((50_000_000, 100_000_000));
-            Assert.Contains("verify [###############               ]  50.0 %  50 of 100 MB", error.ToString());
+            Assert.Contains("verify [###############...............]  50% 50 of 100 MB", error.ToString());
             var drawn = error.ToString().Length;
             bar.Report((60_000_000, 100_000_000)); // within the redraw interval: not drawn again
             Assert.Equal(drawn, error.ToString().Length);
