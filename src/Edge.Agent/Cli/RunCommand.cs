@@ -16,7 +16,9 @@ public static class RunCommand
         using var host = AgentHost.Build(settings, index, context.Time);
         try
         {
-            await host.RunAsync(cancellationToken).ConfigureAwait(false);
+            // Not host.RunAsync: it disposes the host, and the services are asked below how they ended.
+            await host.StartAsync(cancellationToken).ConfigureAwait(false);
+            await host.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not OperationCanceledException and not IndexException and not ConfigException)
         {
