@@ -56,6 +56,7 @@ internal static class DoorBench
             Volatile.Read(ref waiting[door])?.TrySetResult(Stopwatch.GetTimestamp());
         };
         var latencies = new List<double>();
+        long fsyncsBefore = index.LogFsyncCount;
         var level = new bool[Pins.Length];
         var loops = Enumerable.Range(0, Pins.Length).Select(door => Task.Run(async () =>
         {
@@ -72,6 +73,7 @@ internal static class DoorBench
             }
         })).ToArray();
         await Task.WhenAll(loops);
+        long logFsyncs = index.LogFsyncCount - fsyncsBefore; // the cameras' segment records included
 
         var baseline = new List<double>();
         for (int i = 0; i < 1000; i++)
@@ -92,6 +94,7 @@ internal static class DoorBench
             p99BeyondDebounceMs = P(latencies, 0.99) - Debounce.TotalMilliseconds,
             baselineDurableInsertP50Ms = P(baseline, 0.5), baselineDurableInsertP99Ms = P(baseline, 0.99),
             segmentsSealedMeanwhile = index.CountSegments(),
+            logFsyncsPerChange = (double)logFsyncs / latencies.Count,
         }));
     }
 

@@ -21,6 +21,8 @@ public sealed class DoorService : BackgroundService, IDoorSignalSink
 {
     /// <summary>Kinds whose footage is flagged (an input fault says nothing about who was at the door).</summary>
     public static readonly IReadOnlySet<string> FlaggedKinds = new HashSet<string> { "entry", "exit", "door_opened", "after_hours", "held_open" };
+    // A bound on one group commit, so a flood of signals (a chattering input) still reaches the disk in steps.
+    private const int MaxSignalsPerCommit = 64;
     private static readonly IReadOnlySet<string> OpeningKinds = new HashSet<string> { "entry", "exit", "door_opened" };
 
     private readonly EdgeSettings _settings;
@@ -51,7 +53,7 @@ public sealed class DoorService : BackgroundService, IDoorSignalSink
 
     public IReadOnlyList<DoorStatus> States => _monitors.Select(m => m.CurrentState).ToList();
 
-    /// <summary>Raised after an event is durable in the index (started or ended), and after its flag, if any.</summary>
+    /// <summary>Raised after an event (started or ended), its audit record and its flag, if any, are durable in the index.</summary>
     public event Action<EventRecord, FlagRecord?>? EventRecorded;
 
     public override Task StartAsync(CancellationToken cancellationToken)
@@ -91,21 +93,48 @@ public sealed class DoorService : BackgroundService, IDoorSignalSink
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         // Not cancelled by stoppingToken: signals already given are recorded before the agent stops.
-        await foreach (var signal in _signals.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
+        var reader = _signals.Reader;
+        var batch = new List<object>();
+        while (await reader.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
         {
+            // Group commit: every signal waiting now (several doors at once, an opening and its held_open) is written
+            // and then made durable by one wait, so a burst costs one log fsync instead of one per record.
+            batch.Clear();
+            while (batch.Count < MaxSignalsPerCommit && reader.TryRead(out var signal))
+                batch.Add(signal);
+            var recorded = new List<(EventRecord, FlagRecord?)>();
             try
             {
-                switch (signal)
+                _index.Durably(() =>
                 {
-                    case DoorStateAtStart s: OnStateAtStart(s); break;
-                    case DoorEventStarted s: OnStarted(s); break;
-                    case DoorEventEnded s: OnEnded(s); break;
-                }
+                    foreach (var signal in batch)
+                    {
+                        try
+                        {
+                            recorded.AddRange(signal switch
+                            {
+                                DoorStateAtStart s => OnStateAtStart(s),
+                                DoorEventStarted s => OnStarted(s),
+                                DoorEventEnded s => OnEnded(s),
+                                _ => [],
+                            });
+                        }
+                        catch (Exception e) when (e is IOException or LiteDB.LiteException or IndexException)
+                        {
+                            _logger.LogError(e, "door signal {Signal} could not be recorded", signal);
+                        }
+                    }
+                    return recorded.Count;
+                });
             }
             catch (Exception e) when (e is IOException or LiteDB.LiteException or IndexException)
             {
-                _logger.LogError(e, "door signal {Signal} could not be recorded", signal);
+                // Written but not known durable: nobody is told; the next wait or the restart's reconcile settles them.
+                _logger.LogError(e, "door events {Events} could not be made durable", string.Join(", ", recorded.Select(r => r.Item1.Id)));
+                continue;
             }
+            foreach (var (record, flag) in recorded)
+                EventRecorded?.Invoke(record, flag);
         }
     }
 
@@ -114,38 +143,39 @@ public sealed class DoorService : BackgroundService, IDoorSignalSink
     void IDoorSignalSink.EventStarted(DoorEventStarted signal) => _signals.Writer.TryWrite(signal);
     void IDoorSignalSink.EventEnded(DoorEventEnded signal) => _signals.Writer.TryWrite(signal);
 
-    private void OnStateAtStart(DoorStateAtStart s)
+    private List<(EventRecord, FlagRecord?)> OnStateAtStart(DoorStateAtStart s)
     {
+        var recorded = new List<(EventRecord, FlagRecord?)>();
         var open = _index.OpenDoorEvents(s.Door);
-        if (open.Count == 0) return;
+        if (open.Count == 0) return recorded;
         if (s.Contact == DoorState.Open && s.OpenEventKey is { } key && open.FirstOrDefault(e => OpeningKinds.Contains(e.Kind)) is { } opening)
         {
             _eventIds[key] = opening.Id;
             _continuedFromIndex.Add(key);
             _logger.LogInformation("door {Door}: open at start-up; continuing event {Id} ({Kind}) from before the restart", s.Door, opening.Id, opening.Kind);
-            return;
+            return recorded;
         }
-        if (s.Contact != DoorState.Closed) return; // unreadable: leave the events open until the door is seen
+        if (s.Contact != DoorState.Closed) return recorded; // unreadable: leave the events open until the door is seen
         foreach (var e in open)
         {
             e.EndUtc = s.At.UtcDateTime;
             e.Detail = (e.Detail is null ? "" : e.Detail + "; ") + "end is when the agent found the door closed after a restart";
             _index.UpdateEvent(e);
             Audit("door_event_end", e);
-            var flag = FlagFor(e); // not inside the ?.Invoke: with no listener its arguments would not be evaluated
-            EventRecorded?.Invoke(e, flag);
+            recorded.Add((e, FlagFor(e)));
         }
+        return recorded;
     }
 
-    private void OnStarted(DoorEventStarted s)
+    private List<(EventRecord, FlagRecord?)> OnStarted(DoorEventStarted s)
     {
         var kind = s.Kind.ToWireName();
-        if (_continuedFromIndex.Contains(s.Key)) return;
+        if (_continuedFromIndex.Contains(s.Key)) return [];
         if (s.OpeningKey is { } opening && _continuedFromIndex.Contains(opening)
             && _index.OpenDoorEvents(s.Door).FirstOrDefault(e => e.Kind == kind) is { } existing)
         {
             _eventIds[s.Key] = existing.Id; // a held_open or after_hours of the continued opening, already recorded
-            return;
+            return [];
         }
         var record = new EventRecord
         {
@@ -159,23 +189,22 @@ public sealed class DoorService : BackgroundService, IDoorSignalSink
         record.Id = _index.AddEvent(record);
         _eventIds[s.Key] = record.Id;
         Audit("door_event", record);
-        EventRecorded?.Invoke(record, null);
+        return [(record, null)];
     }
 
-    private void OnEnded(DoorEventEnded s)
+    private List<(EventRecord, FlagRecord?)> OnEnded(DoorEventEnded s)
     {
         if (!_eventIds.Remove(s.Key, out var id) || _index.GetEvent(id) is not { } record)
         {
             _logger.LogWarning("door {Door}: end of an unknown {Kind} event; ignored", s.Door, s.Kind.ToWireName());
-            return;
+            return [];
         }
         _continuedFromIndex.Remove(s.Key);
         record.EndUtc = s.End.UtcDateTime;
         if (!string.IsNullOrEmpty(s.EndedBy)) record.Detail = (record.Detail is null ? "" : record.Detail + "; ") + "ended: " + s.EndedBy;
         _index.UpdateEvent(record);
         Audit("door_event_end", record);
-        var flag = FlagFor(record); // not inside the ?.Invoke: with no listener its arguments would not be evaluated
-        EventRecorded?.Invoke(record, flag);
+        return [(record, FlagFor(record))];
     }
 
     /// <summary>Flags the door's cameras from pre-roll before the opening to post-roll after the close.</summary>

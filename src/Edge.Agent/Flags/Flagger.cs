@@ -17,9 +17,9 @@ public sealed class Flagger(EdgeIndex index, TimeProvider time)
         lock (_gate)
         {
             var sameCameras = new HashSet<string>(cameras);
-            var overlapping = index.AllFlags()
-                .Where(f => sameCameras.SetEquals(f.Cameras) && f.FromUtc <= toUtc && f.ToUtc >= fromUtc)
-                .OrderBy(f => f.Id).ToList();
+            var overlapping = index.FlagsTouching(fromUtc, toUtc)
+                .Where(f => sameCameras.SetEquals(f.Cameras))
+                .ToList();
             if (overlapping.Count == 0)
             {
                 var flag = new FlagRecord

@@ -263,7 +263,12 @@ public sealed partial class EdgeIndex
         lock (_outboxGate) sent = _streams?[stream].Sent ?? long.MaxValue;
         // A range on _id walks the primary key in order and stops at the limit; Where + OrderBy read and sorted the
         // whole collection per batch (quadratic over a 100,000-message backlog).
-        return OutboxOf(stream).Find(Query.GT("_id", sent), 0, max).ToList();
+        var unsent = OutboxOf(stream).Find(Query.GT("_id", sent), 0, max).ToList();
+        // A message may have been committed inside another thread's Durably() block and not be on disk yet. Once
+        // published, a power cut must not let the box forget it and reuse its id for something else (the central
+        // would drop that as a duplicate), so what was read is made durable first: one log fsync per batch.
+        if (unsent.Count > 0) _store.WaitUntilDurable();
+        return unsent;
     }
 
     /// <summary>

@@ -43,6 +43,7 @@ public sealed partial class EdgeIndex : IDisposable
         _clips = db.GetCollection<ClipRecord>("sync_clips");
         _nonces = db.GetCollection<NonceRecord>("sync_nonces");
         _clips.EnsureIndex(c => c.FlagId);
+        _flags.EnsureIndex(f => f.ToUtc);
     }
 
     public static EdgeIndex Open(string directory, string keyFile, bool createKeyIfMissing = true) =>
@@ -346,6 +347,15 @@ public sealed partial class EdgeIndex : IDisposable
 
     public IReadOnlyList<FlagRecord> AllFlags() => _flags.Query().OrderBy(f => f.Id).ToList();
 
+    /// <summary>
+    /// Flags whose window overlaps or touches [from, to], by id: walks the index on the flags' end from
+    /// <paramref name="fromUtc"/> on, so a door event reads the recent flags, not every flag the box ever made.
+    /// </summary>
+    public IReadOnlyList<FlagRecord> FlagsTouching(DateTime fromUtc, DateTime toUtc) =>
+        _flags.Find(Query.GTE(nameof(FlagRecord.ToUtc), fromUtc))
+            .Where(f => f.FromUtc <= toUtc)
+            .OrderBy(f => f.Id).ToList();
+
     public string? GetSetting(string id) => _settings.FindById(id)?.Value;
 
     public void SetSetting(string id, string value)
@@ -353,6 +363,12 @@ public sealed partial class EdgeIndex : IDisposable
         _settings.Upsert(new SettingRecord { Id = id, Value = value });
         _store.WaitUntilDurable();
     }
+
+    /// <summary>Runs several writes and waits once until all are durable (see <see cref="IndexStore.Durably{T}"/>).</summary>
+    public T Durably<T>(Func<T> writes) => _store.Durably(writes);
+
+    /// <summary>fsyncs of the log file since the index was opened (for benchmarks: the cost of durability is in them).</summary>
+    internal long LogFsyncCount => _store.LogStream.FsyncCount;
 
     public void Dispose() => _store.Dispose();
 }

@@ -1,7 +1,8 @@
 // The stream LiteDB 5.0.20 is given as its data, log and temp file. LiteDB reads and writes whole 8192-byte pages at
 // offsets that are multiples of 8192; this stream stores logical page N, sealed with AES-256-GCM (see PageCipher),
-// in physical slot N after a 4096-byte file header, and checks every page it reads. Flush() really reaches the disk
-// (fsync), which LiteDB's own AesStream does not do.
+// in physical slot N after a 4096-byte file header, and checks every page it reads. Flush() of the data file really
+// reaches the disk (fsync), which LiteDB's own AesStream does not do; the log is fsynced by FlushDurable() (the
+// store's WaitUntilDurable), not by LiteDB's writer after every commit (see Flush()).
 //
 // File layout (little endian):
 //   0    "EDGEIDX1", format version, role, 2 reserved bytes, page size (u32), database id (16 bytes),
@@ -464,8 +465,19 @@ internal sealed class EncryptedPageStream : Stream
         }
     }
 
-    /// <summary>fsync: every page written before the call is on disk when it returns.</summary>
-    public override void Flush() => FlushCore(durableMark: false);
+    /// <summary>
+    /// Data and temp file: fsync, every page written before the call is on disk when it returns. Log file: nothing.
+    /// LiteDB's log writer calls Flush() each time its queue runs empty, inline on the committing thread and under its
+    /// queue lock; an fsync there made every commit (and every other thread's commit queued behind it) pay for one,
+    /// and a group of commits pay one each. Log pages are made durable by <see cref="FlushDurable"/> (the store's
+    /// WaitUntilDurable), by a checkpoint (which fsyncs the data file before emptying the log) and on Dispose.
+    /// </summary>
+    public override void Flush()
+    {
+        if (Role == PageFileRole.Log)
+            return;
+        FlushCore(durableMark: false);
+    }
 
     /// <summary>Flush, and make the durable mark that covers those pages durable too (a second fsync if it moved).</summary>
     public void FlushDurable() => FlushCore(durableMark: true);

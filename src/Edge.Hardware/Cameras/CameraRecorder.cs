@@ -228,13 +228,13 @@ public sealed class CameraRecorder
     /// <summary>Finds the source's audio codec, so audio is copied only where the container can hold it.</summary>
     private async Task<string?> ProbeAudioCodecAsync(CancellationToken stopping)
     {
-        if (!_camera.RecordAudio || _camera.Source is TestPatternSource) return null;
+        if (!_camera.RecordAudio || _camera.Source is not RtspSource) return null; // only RTSP sources carry audio
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
             timeout.CancelAfter(ProbeTimeout);
-            var probe = await CameraProbe.ProbeAsync(_camera.Source, timeout.Token).ConfigureAwait(false);
-            if (probe.AudioCodec is not { } audio) return null;
+            if (await CameraProbe.ProbeAudioCodecAsync(_camera.Source, timeout.Token).ConfigureAwait(false) is not { } audio)
+                return null;
             var container = SegmentContainer.For(_camera.Source);
             if (!container.CanHoldAudio(audio))
             {

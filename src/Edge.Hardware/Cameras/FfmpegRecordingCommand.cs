@@ -53,7 +53,10 @@ public static class FfmpegRecordingCommand
             }
             else
             {
-                o.WithCustomArgument("-c:v copy");
+                // -copyinkf: keep the frames received before the first key frame. ffmpeg drops them by default, but
+                // its segment list still dates the first segment from the first packet received, so the index
+                // claimed up to one GOP more than the file held; and they are footage the camera sent.
+                o.WithCustomArgument("-c:v copy -copyinkf");
             }
             if (keepAudio) o.WithCustomArgument("-c:a copy");
             o.WithCustomArgument("-f segment")

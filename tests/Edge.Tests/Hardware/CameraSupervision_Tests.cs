@@ -43,6 +43,7 @@ public class CameraSupervision_Tests
         Assert.Contains("-rtsp_transport tcp", args);
         Assert.Contains("-timeout 10000000", args);
         Assert.Contains("-c:v copy", args);
+        Assert.Contains("-copyinkf", args); // frames before the first key frame are kept, so the index matches the file
         Assert.Contains("-c:a copy", args);
         Assert.DoesNotContain("libx264", args);
         Assert.Contains("-segment_format mpegts", args);

@@ -159,6 +159,67 @@ public sealed class IndexStore_Tests : IDisposable
     }
 
     [Fact]
+    public void Commits_made_inside_Durably_are_durable_when_it_returns_and_share_its_log_fsyncs()
+    {
+        using var store = _scratch.Open();
+        var log = store.LogStream;
+        var engine = Edge.Agent.Index.Storage.LiteDbInternals.EngineOf(store.Database);
+        var internals = Edge.Agent.Index.Storage.LiteDbInternals.Resolve();
+        var events = store.Database.GetCollection("events");
+        events.Insert(new BsonDocument { ["_id"] = 0 });
+        store.WaitUntilDurable();
+        var epoch = log.Epoch;
+        var fsyncsBefore = log.FsyncCount;
+        long queuedEnd = 0;
+
+        store.Durably(() =>
+        {
+            for (var i = 1; i <= 20; i++)
+            {
+                events.Insert(new BsonDocument { ["_id"] = i, ["payload"] = new string('x', 500) });
+                store.WaitUntilDurable(); // inside Durably: deferred to its end
+            }
+            queuedEnd = internals.QueuedLogEnd(engine);
+            return 0;
+        });
+
+        Assert.Equal(epoch, log.Epoch); // no checkpoint emptied the log meanwhile, so the mark is the proof
+        Assert.True(log.DurableMarkPages >= queuedEnd / EncryptedPageStream.PageSize + 1,
+            $"durable mark {log.DurableMarkPages} does not cover the last commit (log end {queuedEnd})");
+        // One fsync for the pages and one for the mark, not one (or more) per commit.
+        Assert.InRange(log.FsyncCount - fsyncsBefore, 1, 2);
+    }
+
+    [Fact]
+    public void Durably_defers_only_its_own_threads_waits()
+    {
+        using var store = _scratch.Open();
+        var log = store.LogStream;
+        var engine = Edge.Agent.Index.Storage.LiteDbInternals.EngineOf(store.Database);
+        var internals = Edge.Agent.Index.Storage.LiteDbInternals.Resolve();
+        var events = store.Database.GetCollection("events");
+        long markAfterOtherThread = -1, otherThreadEnd = 0;
+
+        store.Durably(() =>
+        {
+            events.Insert(new BsonDocument { ["_id"] = 1 });
+            var other = new Thread(() =>
+            {
+                events.Insert(new BsonDocument { ["_id"] = 2 });
+                otherThreadEnd = internals.QueuedLogEnd(engine);
+                store.WaitUntilDurable(); // not inside a Durably of its own: waits now
+                markAfterOtherThread = log.DurableMarkPages;
+            });
+            other.Start();
+            Assert.True(other.Join(TimeSpan.FromSeconds(30)), "the other thread's WaitUntilDurable did not return");
+            return 0;
+        });
+
+        Assert.True(markAfterOtherThread >= otherThreadEnd / EncryptedPageStream.PageSize + 1,
+            $"the other thread returned from WaitUntilDurable with mark {markAfterOtherThread} below its commit (log end {otherThreadEnd})");
+    }
+
+    [Fact]
     public void SizeBytes_counts_the_data_and_log_files_on_disk()
     {
         using var store = _scratch.Open();
