@@ -42,7 +42,7 @@ public static class DemoCommand
             ? new OwnerKeyPair(Path.Combine(ownerDir, "owner.key"), Path.Combine(ownerDir, "owner.pub"), "", false)
             : OwnerKeys.CreatePair(ownerDir, passphrase: null);
         // The central signs its commands (clip-ack) with owner-sign.key; the box trusts owner-sign.pub.
-        if (!File.Exists(Path.Combine(ownerDir, Central.CommandSigningKeys.PrivateKeyFileName))) Central.CommandSigningKeys.CreatePair(ownerDir, passphrase: null);
+        if (!File.Exists(Path.Combine(ownerDir, Sealing.CommandSigningKeys.PrivateKeyFileName))) Sealing.CommandSigningKeys.CreatePair(ownerDir, passphrase: null);
         await using var log = new StreamWriter(Path.Combine(root, "edge.log"), append: true) { AutoFlush = true };
         using var logProvider = new DemoFileLoggerProvider(log);
         using var brokerLoggers = LoggerFactory.Create(b => b.AddProvider(logProvider));
@@ -253,7 +253,7 @@ public static class DemoCommand
         gpio = new { driver = "simulated", scenarioFile = "door-scenario.json" },
         flags = new { preRoll = "00:00:03", postRoll = "00:00:05" },
         // Metadata and flagged clips to the demo's broker; commands from the central checked with owner-sign.pub.
-        sync = new { broker = broker.ToString(), commandPublicKey = "owner/" + Central.CommandSigningKeys.PublicKeyFileName, healthSeconds = 10, clipBandwidthKbps = 0 },
+        sync = new { broker = broker.ToString(), commandPublicKey = "owner/" + Sealing.CommandSigningKeys.PublicKeyFileName, healthSeconds = 10, clipBandwidthKbps = 0 },
     }, new JsonSerializerOptions { WriteIndented = true });
 
     /// <summary>Someone enters at 6 s and leaves through the exit button at 20 s; every change bounces like a real contact.</summary>

@@ -1,6 +1,6 @@
 // The central against a real mosquitto, fed by a test-side box over real MQTT, with footage recorded and sealed by the
 // real agent. The box's half is played by BoxPublisher; nothing here is mocked.
-using Edge.Sync.Signing;
+using Edge.Sync.Protocol;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;

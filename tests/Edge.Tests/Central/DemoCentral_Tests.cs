@@ -2,6 +2,7 @@
 // is another engineer's; here the test-side box plays it, so the demo's central is shown to light up when a box publishes.
 using System.Text.Json.Nodes;
 using Edge.Agent.Central;
+using Edge.Agent.Sealing;
 using Edge.Agent.Demo;
 using Edge.Tests.Fixtures;
 using Edge.Tests.Support;
