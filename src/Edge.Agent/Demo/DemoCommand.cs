@@ -101,7 +101,7 @@ public static class DemoCommand
 
     /// <summary>
     /// Gives the box time to upload the clips of flags whose window has closed, while it still runs. Only when the box
-    /// publishes at all (a build without the box side of sync publishes nothing, and the demo says so).
+    /// publishes at all (when nothing arrived, waiting would not help: the summary says so).
     /// </summary>
     private static async Task WaitForClipsAsync(EdgeIndex index, DemoCentral central, CommandContext context, CancellationToken cancellationToken)
     {
@@ -197,7 +197,10 @@ public static class DemoCommand
         }
         int verified = clips.Count(x => x.State == Central.ClipStates.Done);
         if (c.Received == 0)
-            o.WriteLine($"  central    no clip arrived: the box published nothing to the broker (this build's box does not sync yet), so none of the {flags} flagged window(s) was received, decrypted or verified at the central");
+        {
+            o.WriteLine($"  central    nothing arrived: the box published nothing the central received (see edge.log for the box's sync lines), so none of the {flags} flagged window(s) was received, decrypted or verified at the central");
+            problems.Add("central: nothing arrived from the box over the broker");
+        }
         else if (verified == 0)
         {
             o.WriteLine($"  central    no clip arrived decrypted and verified (of {flags} flagged window(s))");
