@@ -4,7 +4,6 @@
 // and its id (the nonce) was never seen. The order matters: nothing unsigned reaches the nonce store, so a stranger
 // cannot fill it or burn a real command's id.
 using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 using Edge.Sync.Protocol;
 
@@ -78,60 +77,22 @@ public sealed class CommandVerifier(ECDsa? publicKey, string siteId, string devi
     }
 }
 
-/// <summary>Signing and key files for commands: the central signs, the box verifies.</summary>
+/// <summary>Signing commands (the central) and the key file names; the files themselves are Edge.Agent.Sealing.CommandSigningKeys.</summary>
 public static class CommandSigning
 {
     public const string PrivateKeyFileName = "owner-sign.key";
     public const string PublicKeyFileName = "owner-sign.pub";
 
-    /// <summary>The envelope for a command body, signed with the owner's command-signing key.</summary>
+    /// <summary>A new command body with a fresh nonce (a random UUID), issued now; args is serialised as the command's object.</summary>
+    public static CommandBody NewBody(string name, string siteId, string deviceId, TimeProvider time, object? args = null) =>
+        new(Guid.NewGuid().ToString(), name, siteId, deviceId, time.GetUtcNow().UtcDateTime,
+            JsonSerializer.SerializeToElement(args ?? new { }, SyncJson.Options));
+
+    /// <summary>The envelope for a command body, signed with the owner's command-signing key: the bytes to publish on R/cmd/{name}.</summary>
     public static byte[] Sign(ECDsa privateKey, CommandBody body)
     {
         var bodyBytes = JsonSerializer.SerializeToUtf8Bytes(body, SyncJson.Options);
         var signature = privateKey.SignData(bodyBytes, HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation);
         return SyncJson.Serialize(new SignedCommand(SyncJson.Schema, Convert.ToBase64String(bodyBytes), Convert.ToBase64String(signature)));
-    }
-
-    /// <summary>Loads owner-sign.pub (SubjectPublicKeyInfo PEM, P-256); throws InvalidDataException naming the file otherwise.</summary>
-    public static ECDsa LoadPublic(string path)
-    {
-        var text = File.ReadAllText(path, Encoding.ASCII);
-        if (text.Contains("PRIVATE KEY", StringComparison.Ordinal))
-            throw new InvalidDataException($"{path} is a private key; the box must hold only the public half (owner-sign.pub)");
-        var key = ECDsa.Create();
-        try
-        {
-            key.ImportFromPem(text);
-            if (key.ExportParameters(false).Curve.Oid?.Value != "1.2.840.10045.3.1.7")
-                throw new InvalidDataException($"{path} is not a P-256 key; expected owner-sign.pub from `edge keys init-owner`");
-            return key;
-        }
-        catch (Exception e) when (e is CryptographicException or ArgumentException)
-        {
-            key.Dispose();
-            throw new InvalidDataException($"{path} is not an EC public key ({e.Message}); expected owner-sign.pub from `edge keys init-owner`", e);
-        }
-    }
-
-    /// <summary>Loads owner-sign.key (PKCS#8 PEM, encrypted with the passphrase when it is).</summary>
-    public static ECDsa LoadPrivate(string path, string? passphrase)
-    {
-        var text = File.ReadAllText(path, Encoding.ASCII);
-        var key = ECDsa.Create();
-        try
-        {
-            if (text.Contains("ENCRYPTED PRIVATE KEY", StringComparison.Ordinal))
-            {
-                if (passphrase is null) throw new InvalidDataException($"{path} is encrypted; a passphrase is required");
-                key.ImportFromEncryptedPem(text, passphrase);
-            }
-            else key.ImportFromPem(text);
-            return key;
-        }
-        catch (Exception e) when (e is CryptographicException or ArgumentException)
-        {
-            key.Dispose();
-            throw new InvalidDataException($"{path} is not an EC private key, or the passphrase is wrong ({e.Message})", e);
-        }
     }
 }

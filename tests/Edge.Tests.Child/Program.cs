@@ -5,6 +5,7 @@
 //   bench-doors ROOT [N]  pin change → door event durable, N changes on 4 doors while 2 cameras record (DoorBench.cs)
 //   bench-seal STAGING VOLUME  print sealing MB/s against raw AES-256-GCM on the same buffers (SealBench.cs)
 //   bench-sync-drain ROOT BROKER N / bench-sync-clip ROOT BROKER MIB CHUNK  sync throughput (SyncBench.cs)
+//   bench-e2e ROOT BROKER CYCLES  door closed (end of post-roll) → clip verified at the central, p50/p99 (E2eBench.cs)
 //   write DIR KEY FIRSTID insert documents forever (single inserts and multi-document transactions), printing
 //                         "durable <id>" for every document after WaitUntilDurable() returned for its commit
 using Edge.Agent.Index;
@@ -25,6 +26,12 @@ if (args is ["bench-seal", var benchStaging, var benchVolume])
 if (args is ["bench-sync-drain", var drainRoot, var drainBroker, var drainCount])
 {
     await SyncBench.DrainAsync(drainRoot, new Uri(drainBroker), int.Parse(drainCount));
+    return 0;
+}
+
+if (args is ["bench-e2e", var e2eRoot, var e2eBroker, var e2eCycles])
+{
+    await E2eBench.RunAsync(e2eRoot, new Uri(e2eBroker), int.Parse(e2eCycles));
     return 0;
 }
 

@@ -1,6 +1,5 @@
 // `edge central --config central.json`: the receiver, until Ctrl-C or SIGTERM. `edge central send-command`: signs one
 // command (ping, request-window, resend, clip-ack) for one box and publishes it, for the monitoring desk.
-using Edge.Sync.Signing;
 using System.CommandLine;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -65,7 +64,7 @@ public static class CentralCommand
         var (owner, signer) = settings.LoadKeys();
         owner.Dispose();
         using var signingKey = signer;
-        var body = CommandSigner.NewBody(name, site, device, context.Time, args);
+        var body = CommandSigning.NewBody(name, site, device, context.Time, args);
         using var client = new MqttClientFactory().CreateMqttClient();
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         limit.CancelAfter(TimeSpan.FromSeconds(30));
@@ -79,7 +78,7 @@ public static class CentralCommand
             }
             var result = await client.PublishAsync(new MqttApplicationMessageBuilder()
                 .WithTopic($"{SyncOptions.TopicRoot(site, device)}/cmd/{name}")
-                .WithPayload(CommandSigner.Sign(body, signingKey))
+                .WithPayload(CommandSigning.Sign(signingKey, body))
                 .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build(), limit.Token).ConfigureAwait(false);
             if (!result.IsSuccess)
             {

@@ -7,7 +7,7 @@
 // payload is logged with its topic and problem, counted, and acknowledged (sending it again cannot mend it); a failure
 // of the central itself (its disk, its store) throws, so the message is not acknowledged: the broker keeps it in the
 // central's session and delivers it again when the central reconnects, which the receiver then does after a pause.
-using Edge.Sync.Signing;
+using Edge.Sync.Protocol;
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
@@ -25,6 +25,7 @@ namespace Edge.Agent.Central;
 public sealed class CentralCounters
 {
     private readonly ConcurrentDictionary<string, long> _malformed = new();
+    private long _resendsRequested;
     private long _received, _duplicates, _gaps, _clipsVerified, _clipsFailed, _clipsUnopenable, _clipsDeferred, _acksSent;
 
     public long Received => Interlocked.Read(ref _received);
@@ -43,6 +44,8 @@ public sealed class CentralCounters
     internal void CountReceived() => Interlocked.Increment(ref _received);
     internal void CountDuplicate() => Interlocked.Increment(ref _duplicates);
     internal void CountGap() => Interlocked.Increment(ref _gaps);
+    internal void CountResendRequested() => Interlocked.Increment(ref _resendsRequested);
+    public long ResendsRequested => Interlocked.Read(ref _resendsRequested);
     internal void CountMalformed(string kind) => _malformed.AddOrUpdate(kind, 1, (_, n) => n + 1);
     internal void CountClip(ClipOutcome outcome)
     {
@@ -71,6 +74,9 @@ public sealed class CentralReceiver : IAsyncDisposable
     private readonly Channel<string> _work = Channel.CreateUnbounded<string>();
     // Chunks still missing per clip, counted from disk once and then kept here (a stat per chunk per chunk is O(n²)).
     private readonly ConcurrentDictionary<string, int> _missing = new();
+    private readonly ConcurrentDictionary<string, (long FromId, DateTime At)> _resendAsked = new();
+    /// <summary>How long a resend for the same missing id is not asked again (the box may be busy sending its backlog).</summary>
+    public static readonly TimeSpan ResendPause = TimeSpan.FromSeconds(30);
     private readonly CancellationTokenSource _stop = new();
     private readonly SemaphoreSlim _connectGate = new(1, 1);
     private readonly SemaphoreSlim _ackGate = new(1, 1);
@@ -124,10 +130,10 @@ public sealed class CentralReceiver : IAsyncDisposable
     /// <summary>Signs and publishes a command to one box (QoS 1, PUBACK awaited). Returns the command's id (its nonce).</summary>
     public async Task<string> SendCommandAsync(string siteId, string deviceId, string name, JsonObject args, CancellationToken cancellationToken)
     {
-        var body = CommandSigner.NewBody(name, siteId, deviceId, _time, args);
+        var body = CommandSigning.NewBody(name, siteId, deviceId, _time, args);
         var message = new MqttApplicationMessageBuilder()
             .WithTopic($"{SyncOptions.TopicRoot(siteId, deviceId)}/cmd/{name}")
-            .WithPayload(CommandSigner.Sign(body, _signer))
+            .WithPayload(CommandSigning.Sign(_signer, body))
             .WithContentType("application/json")
             .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
             .Build();
@@ -317,6 +323,12 @@ public sealed class CentralReceiver : IAsyncDisposable
             d.Reason = reason;
             d.LastSeenUtc = Now;
             if (state == "online" || d.StatusJson is null) d.StatusJson = o.ToJsonString();
+            NoteAuditHead(d, o);
+            var key = Payloads.OptionalText(o, "devicePublicKey");
+            if (key is null) return;
+            if (d.DevicePublicKey is null) d.DevicePublicKey = key;
+            else if (d.DevicePublicKey != key)
+                _log.LogWarning("central: {Site}/{Device} reports another device signing key than the one it first reported; kept the first (a replaced box or a forged status: check the box)", site, device);
         });
         _log.LogInformation("central: {Site}/{Device} is {State}{Reason}", site, device, state, reason is null ? "" : $" ({reason})");
     }
@@ -330,7 +342,26 @@ public sealed class CentralReceiver : IAsyncDisposable
             d.HealthJson = o.ToJsonString();
             d.LastHealthUtc = at.UtcDateTime;
             d.LastSeenUtc = Now;
+            NoteAuditHead(d, o);
         });
+    }
+
+    /// <summary>Keeps the newest audit head; one that goes back (a lower seq, or the same seq with another hash) is logged and the copy kept.</summary>
+    private void NoteAuditHead(DeviceRecord d, JsonObject o)
+    {
+        if (o["auditHead"] is null) return;
+        var head = Payloads.Child(o, "auditHead");
+        var seq = Payloads.Long(head, "seq", "auditHead.", min: 0);
+        var hash = Payloads.Text(head, "hash", "auditHead.");
+        if (d.AuditHeadSeq is { } known && (seq < known || (seq == known && hash != d.AuditHeadHash)))
+        {
+            _log.LogWarning("central: {Site}/{Device} audit head went back: seq {Seq} {Hash} after seq {Known} {KnownHash}; the central keeps its copy (the box's audit trail was cut back or rewritten)",
+                d.SiteId, d.DeviceId, seq, hash, known, d.AuditHeadHash);
+            return;
+        }
+        d.AuditHeadSeq = seq;
+        d.AuditHeadHash = hash;
+        d.AuditHeadUtc = Now;
     }
 
     private void OnEvent(string site, string device, JsonObject o)
@@ -379,9 +410,37 @@ public sealed class CentralReceiver : IAsyncDisposable
         if (id > previous + 1 && _store.HighestId(site, device, stream) < id)
         {
             Counters.CountGap();
-            _log.LogWarning("central: {Site}/{Device} {Stream}: message {Id} arrived after {Previous}; {Missing} message(s) missing (`edge central send-command --name resend` asks for them)",
-                site, device, stream, id, previous, id - previous - 1);
+            _log.LogWarning("central: {Site}/{Device} {Stream}: message {Id} arrived after {Previous}; {Missing} message(s) missing: asking the box to resend from {From}",
+                site, device, stream, id, previous, id - previous - 1, previous + 1);
+            RequestResend(site, device, stream, previous.Value + 1);
         }
+    }
+
+    /// <summary>
+    /// Asks the box for a stream again from the first missing id (docs/protocol.md, "order and duplicates"). Once per
+    /// missing id per ResendPause: every message after a gap reports the same gap until it fills.
+    /// </summary>
+    private void RequestResend(string site, string device, string stream, long fromId)
+    {
+        var key = $"{CentralStore.DeviceKey(site, device)}/{stream}";
+        var now = Now;
+        var asked = _resendAsked.GetValueOrDefault(key);
+        if (asked.FromId == fromId && now - asked.At < ResendPause) return;
+        _resendAsked[key] = (fromId, now);
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await SendCommandAsync(site, device, "resend", new JsonObject { ["stream"] = stream, ["fromId"] = fromId }, _stop.Token).ConfigureAwait(false);
+                Counters.CountResendRequested();
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !_stop.IsCancellationRequested)
+            {
+                _resendAsked.TryRemove(key, out _); // the next message after the gap asks again
+                _log.LogWarning("central: could not ask {Site}/{Device} to resend {Stream} from {From}: {Problem}", site, device, stream, fromId, e.GetBaseException().Message);
+            }
+            catch (OperationCanceledException) { }
+        }, CancellationToken.None);
     }
 
     private void OnReply(string site, string device, string name, JsonObject o)

@@ -19,6 +19,12 @@ public sealed class DeviceRecord
     public string? StatusJson { get; set; }
     public string? HealthJson { get; set; }
     public DateTime? LastHealthUtc { get; set; }
+    /// <summary>The box's audit chain head as last reported (status or health): the central's copy, so a box whose chain is later cut back or rewritten shows it.</summary>
+    public long? AuditHeadSeq { get; set; }
+    public string? AuditHeadHash { get; set; }
+    public DateTime? AuditHeadUtc { get; set; }
+    /// <summary>The device signing key (base64 SPKI) the box first reported; a different one later is logged, not taken.</summary>
+    public string? DevicePublicKey { get; set; }
 }
 
 public sealed class StreamCursor

@@ -4,7 +4,7 @@
 // and then each camera's segments are cut to the clip's window with ffmpeg (stream copy, never re-encoded) into
 // OUT/clips/{site}/{device}/{clipId}/{camera}.mp4 with manifest.json beside it. The decrypted segments live only
 // in OUT's work directory (mode 0700) while ffmpeg runs; the outputs appear under their final name only when complete.
-using Edge.Sync.Signing;
+using Edge.Sync.Protocol;
 using System.Diagnostics;
 using System.Globalization;
 using System.Security.Cryptography;

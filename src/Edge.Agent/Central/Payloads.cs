@@ -1,6 +1,6 @@
 // Reading the box's payloads (docs/protocol.md) strictly enough that nothing malformed reaches the store: a missing
 // required field, a wrong type or an unknown schema is a PayloadException naming the field. Unknown fields are ignored.
-using Edge.Sync.Signing;
+using Edge.Sync.Protocol;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;

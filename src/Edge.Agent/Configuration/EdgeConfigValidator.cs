@@ -151,8 +151,8 @@ public static partial class EdgeConfigValidator
         var commandKey = File(sync.CommandPublicKey, "commandPublicKey");
         if (commandKey is not null && System.IO.File.Exists(commandKey))
         {
-            try { Edge.Sync.CommandSigning.LoadPublic(commandKey).Dispose(); }
-            catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException)
+            try { Edge.Agent.Sealing.CommandSigningKeys.LoadPublic(commandKey).Dispose(); }
+            catch (Edge.Agent.Sealing.OwnerKeyException e)
             {
                 problems.Add($"sync.commandPublicKey: {e.Message}");
             }

@@ -103,7 +103,7 @@ public sealed class DemoCentral : IAsyncDisposable
             ["broker"] = broker.ToString(),
             ["clientId"] = "edge-demo-central",
             ["ownerKey"] = "../owner/owner.key",
-            ["commandSigningKey"] = $"../owner/{Central.CommandSigningKeys.PrivateKeyFileName}",
+            ["commandSigningKey"] = $"../owner/{Sealing.CommandSigningKeys.PrivateKeyFileName}",
             ["storeDirectory"] = "store",
             ["storeKeyFile"] = "keys/store.key",
             ["outputDirectory"] = "out",

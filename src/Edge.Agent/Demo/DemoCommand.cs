@@ -42,7 +42,7 @@ public static class DemoCommand
             ? new OwnerKeyPair(Path.Combine(ownerDir, "owner.key"), Path.Combine(ownerDir, "owner.pub"), "", false)
             : OwnerKeys.CreatePair(ownerDir, passphrase: null);
         // The central signs its commands (clip-ack) with owner-sign.key; the box trusts owner-sign.pub.
-        if (!File.Exists(Path.Combine(ownerDir, Central.CommandSigningKeys.PrivateKeyFileName))) Central.CommandSigningKeys.CreatePair(ownerDir, passphrase: null);
+        if (!File.Exists(Path.Combine(ownerDir, Sealing.CommandSigningKeys.PrivateKeyFileName))) Sealing.CommandSigningKeys.CreatePair(ownerDir, passphrase: null);
         await using var log = new StreamWriter(Path.Combine(root, "edge.log"), append: true) { AutoFlush = true };
         using var logProvider = new DemoFileLoggerProvider(log);
         using var brokerLoggers = LoggerFactory.Create(b => b.AddProvider(logProvider));
@@ -101,7 +101,7 @@ public static class DemoCommand
 
     /// <summary>
     /// Gives the box time to upload the clips of flags whose window has closed, while it still runs. Only when the box
-    /// publishes at all (a build without the box side of sync publishes nothing, and the demo says so).
+    /// publishes at all (when nothing arrived, waiting would not help: the summary says so).
     /// </summary>
     private static async Task WaitForClipsAsync(EdgeIndex index, DemoCentral central, CommandContext context, CancellationToken cancellationToken)
     {
@@ -197,7 +197,10 @@ public static class DemoCommand
         }
         int verified = clips.Count(x => x.State == Central.ClipStates.Done);
         if (c.Received == 0)
-            o.WriteLine($"  central    no clip arrived: the box published nothing to the broker (this build's box does not sync yet), so none of the {flags} flagged window(s) was received, decrypted or verified at the central");
+        {
+            o.WriteLine($"  central    nothing arrived: the box published nothing the central received (see edge.log for the box's sync lines), so none of the {flags} flagged window(s) was received, decrypted or verified at the central");
+            problems.Add("central: nothing arrived from the box over the broker");
+        }
         else if (verified == 0)
         {
             o.WriteLine($"  central    no clip arrived decrypted and verified (of {flags} flagged window(s))");
@@ -253,7 +256,7 @@ public static class DemoCommand
         gpio = new { driver = "simulated", scenarioFile = "door-scenario.json" },
         flags = new { preRoll = "00:00:03", postRoll = "00:00:05" },
         // Metadata and flagged clips to the demo's broker; commands from the central checked with owner-sign.pub.
-        sync = new { broker = broker.ToString(), commandPublicKey = "owner/" + Central.CommandSigningKeys.PublicKeyFileName, healthSeconds = 10, clipBandwidthKbps = 0 },
+        sync = new { broker = broker.ToString(), commandPublicKey = "owner/" + Sealing.CommandSigningKeys.PublicKeyFileName, healthSeconds = 10, clipBandwidthKbps = 0 },
     }, new JsonSerializerOptions { WriteIndented = true });
 
     /// <summary>Someone enters at 6 s and leaves through the exit button at 20 s; every change bounces like a real contact.</summary>

@@ -164,7 +164,30 @@ public sealed class IndexSyncBackend : ISyncBackend
 
     public StatusMessage Status(string state, string? reason) => new(SyncJson.Schema, state, SiteId, DeviceId,
         typeof(IndexSyncBackend).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion,
-        BootTime(), _startedAt, _configHash, _ownerKeyId, reason);
+        BootTime(), _startedAt, _configHash, _ownerKeyId, reason)
+    {
+        DevicePublicKey = DevicePublicKeyBase64(),
+        AuditHead = CurrentAuditHead(),
+    };
+
+    private Edge.Sync.Protocol.AuditHead? CurrentAuditHead()
+    {
+        var head = _index.AuditHead();
+        return head.Seq == 0 ? null : new Edge.Sync.Protocol.AuditHead(head.Seq, head.Hash);
+    }
+
+    /// <summary>device.pub beside the index key (written by `edge run` or `edge provision`); null until it exists.</summary>
+    private string? DevicePublicKeyBase64()
+    {
+        var path = Sealing.DeviceSigningKey.PublicPathFor(_settings.IndexKeyFile);
+        if (!File.Exists(path)) return null;
+        try { return Convert.ToBase64String(Sealing.DeviceSigningKey.LoadPublic(path).SubjectPublicKeyInfo); }
+        catch (Sealing.DeviceKeyException e)
+        {
+            _logger.LogWarning("sync: status goes without devicePublicKey: {Problem}", e.Message);
+            return null;
+        }
+    }
 
     private DateTime? BootTime()
     {
@@ -215,8 +238,10 @@ public sealed class IndexSyncBackend : ISyncBackend
                 UnderVoltageSinceBoot = board.Throttling?.UnderVoltageSinceBoot,
                 ThrottledNow = board.Throttling?.LimitedNow,
             },
-            lastEvent is null ? null : new LastEvent(lastEvent.Kind, lastEvent.StartUtc));
-        // auditHead: EdgeIndex.AuditHead() is being added by the audit work; set HealthMessage.AuditHead from it when it lands.
+            lastEvent is null ? null : new LastEvent(lastEvent.Kind, lastEvent.StartUtc))
+        {
+            AuditHead = CurrentAuditHead(),
+        };
     }
 
     public bool RememberNonce(string id, DateTime nowUtc) => _index.RememberNonce(id, nowUtc);

@@ -19,5 +19,5 @@ public static class SyncPayloads
         SyncJson.Serialize(new ClipManifest(SyncJson.Schema, clipId, flag.Id, flag.Reason, flag.FromUtc, flag.ToUtc, flag.Cameras, chunkBytes,
             segments.Select(s => new ClipSegment(s.Id, s.Camera, s.StartUtc, s.EndUtc, s.Container, s.StoredBytes, s.StoredSha256,
                 s.WrappedKey is null ? null : Convert.ToBase64String(s.WrappedKey), s.OwnerKeyId,
-                Edge.Sync.Protocol.ClipManifest.ChunksFor(s.StoredBytes, chunkBytes))).ToList()));
+                Edge.Sync.Protocol.ClipManifest.ChunksFor(s.StoredBytes, chunkBytes), s.RelativePath.Replace('\\', '/'))).ToList()));
 }

@@ -29,7 +29,7 @@ public sealed class SyncService(SyncEngine engine, IndexSyncBackend backend) : B
             var loggers = sp.GetRequiredService<ILoggerFactory>();
             var backend = new IndexSyncBackend(settings, index, sp.GetRequiredService<Flagger>(), sp.GetRequiredService<RecordingRate>(),
                 () => sp.GetService<RecordingService>(), time, loggers.CreateLogger("Edge.Sync"));
-            var key = options.CommandPublicKeyFile is { } file ? CommandSigning.LoadPublic(file) : null;
+            var key = options.CommandPublicKeyFile is { } file ? Edge.Agent.Sealing.CommandSigningKeys.LoadPublic(file) : null;
             return new SyncService(new SyncEngine(options, backend, key, time, loggers.CreateLogger("Edge.Sync")), backend);
         });
         services.AddHostedService(sp => sp.GetRequiredService<SyncService>());

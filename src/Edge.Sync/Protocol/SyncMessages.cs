@@ -28,6 +28,17 @@ public static class SyncJson
     }
 }
 
+/// <summary>The protocol's times as text (for JSON built by hand): UTC, ISO 8601 with Z, millisecond precision.</summary>
+public static class ProtocolTime
+{
+    public static string Format(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", System.Globalization.CultureInfo.InvariantCulture);
+
+    public static DateTimeOffset? TryParse(string? text) =>
+        text is not null && DateTimeOffset.TryParse(text, System.Globalization.CultureInfo.InvariantCulture,
+            System.Globalization.DateTimeStyles.AssumeUniversal | System.Globalization.DateTimeStyles.AdjustToUniversal, out var t)
+            ? t : null;
+}
+
 public static class SyncStreams
 {
     public const string Events = "events";
@@ -40,6 +51,10 @@ public sealed record AuditHead(long Seq, string Hash);
 public sealed record StatusMessage(int Schema, string State, string SiteId, string DeviceId, string? Version, DateTime? BootTime,
     DateTime? StartedAt, string? ConfigHash, string? OwnerKeyId, string? Reason)
 {
+    /// <summary>The device signing key's public half, base64 SubjectPublicKeyInfo; absent when the box has none.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? DevicePublicKey { get; init; }
+
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public AuditHead? AuditHead { get; init; }
 }
@@ -75,8 +90,9 @@ public sealed record SegmentManifest(long Id, string Camera, DateTime Start, Dat
 
 public sealed record SegmentsMessage(int Schema, long Id, string Stream, IReadOnlyList<SegmentManifest> Segments);
 
+/// <param name="RelativePath">The segment's path below its volume, with '/': the sealed file's key wrap is bound to it, so the central needs it to open the segment.</param>
 public sealed record ClipSegment(long Id, string Camera, DateTime Start, DateTime End, string Container, long StoredBytes,
-    string StoredSha256, string? WrappedKey, string? OwnerKeyId, int Chunks);
+    string StoredSha256, string? WrappedKey, string? OwnerKeyId, int Chunks, string RelativePath);
 
 public sealed record ClipManifest(int Schema, string ClipId, long FlagId, string Reason, DateTime From, DateTime To,
     IReadOnlyList<string> Cameras, int ChunkBytes, IReadOnlyList<ClipSegment> Segments)

@@ -1,8 +1,10 @@
-using Edge.Sync.Signing;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
 using Edge.Agent.Central;
+using Edge.Agent.Sealing;
+using Edge.Sync.Protocol;
+using Microsoft.Extensions.Time.Testing;
 using Edge.Agent.Configuration;
 using Edge.Sync;
 
@@ -151,26 +153,55 @@ public sealed class CentralConfig_Tests : IDisposable
     }
 }
 
-public sealed class CommandSigner_Tests
+public sealed class CommandSigning_Tests
 {
     [Fact]
-    public void A_signed_command_verifies_and_a_changed_byte_or_another_key_does_not()
+    public void A_command_the_central_signs_from_its_key_file_is_accepted_by_the_box_verifier_and_a_changed_byte_is_not()
     {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        using var other = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var body = CommandSigner.NewBody("clip-ack", "tokyo-hq", "room-3f", TimeProvider.System, new JsonObject { ["clipId"] = "f12-1", ["verified"] = true });
-        var envelope = CommandSigner.Sign(body, key);
+        var dir = Directory.CreateTempSubdirectory("edge-signing-").FullName;
+        try
+        {
+            var pair = CommandSigningKeys.CreatePair(dir, passphrase: "x");
+            using var key = CommandSigningKeys.LoadPrivate(pair.PrivateKeyPath, "x");
+            using var publicKey = CommandSigningKeys.LoadPublic(pair.PublicKeyPath);
+            var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 23, 5, 0, 0, TimeSpan.Zero));
+            // The central's path: args as a JsonObject, as CentralReceiver.SendCommandAsync passes them.
+            var body = CommandSigning.NewBody("clip-ack", "tokyo-hq", "room-3f", time, new JsonObject { ["clipId"] = "f12-1", ["verified"] = true });
+            var envelope = CommandSigning.Sign(key, body);
+            var verifier = new CommandVerifier(publicKey, "tokyo-hq", "room-3f", TimeSpan.FromMinutes(5), time);
+            var nonces = new HashSet<string>();
 
-        var verified = CommandSigner.Verify(envelope, key);
-        Assert.Equal(body.Id, verified.Body.Id);
-        Assert.True(verified.Body.Args["verified"]!.GetValue<bool>());
-        Assert.Throws<CryptographicException>(() => CommandSigner.Verify(envelope, other));
+            var check = verifier.Check("clip-ack", envelope, (id, _) => nonces.Add(id));
+            Assert.True(check.Accepted, check.Detail);
+            Assert.Equal(body.Id, check.Body!.Id);
+            Assert.True(check.Body.Args.GetProperty("verified").GetBoolean());
+            // The wire: the documented envelope, and a body whose time is UTC with milliseconds and Z.
+            var o = JsonNode.Parse(envelope)!.AsObject();
+            Assert.Equal(["schema", "body", "signature"], o.Select(p => p.Key));
+            var bodyText = Encoding.UTF8.GetString(Convert.FromBase64String(o["body"]!.GetValue<string>()));
+            Assert.Equal("{\"id\":\"" + body.Id + "\",\"name\":\"clip-ack\",\"siteId\":\"tokyo-hq\",\"deviceId\":\"room-3f\",\"issuedAt\":\"2026-11-23T05:00:00.000Z\",\"args\":{\"clipId\":\"f12-1\",\"verified\":true}}", bodyText);
 
-        // Change the body (verified true → false) and keep the signature.
-        var o = JsonNode.Parse(envelope)!.AsObject();
-        var changed = Encoding.UTF8.GetString(Convert.FromBase64String(o["body"]!.GetValue<string>())).Replace("true", "false");
-        o["body"] = Convert.ToBase64String(Encoding.UTF8.GetBytes(changed));
-        Assert.Throws<CryptographicException>(() => CommandSigner.Verify(Encoding.UTF8.GetBytes(o.ToJsonString()), key));
-        Assert.Throws<CommandFormatException>(() => CommandSigner.Verify("{\"schema\":1,\"body\":\"%%\",\"signature\":\"\"}"u8, key));
+            // Change the body (verified true → false) and keep the signature.
+            o["body"] = Convert.ToBase64String(Encoding.UTF8.GetBytes(bodyText.Replace("true", "false")));
+            Assert.Equal(CommandErrors.BadSignature, verifier.Check("clip-ack", Encoding.UTF8.GetBytes(o.ToJsonString()), (id, _) => nonces.Add(id)).Error);
+            Assert.Equal(CommandErrors.Malformed, verifier.Check("clip-ack", "{\"schema\":1,\"body\":\"%%\",\"signature\":\"\"}"u8, (id, _) => nonces.Add(id)).Error);
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
+    [Fact]
+    public void A_key_file_of_the_wrong_kind_is_refused_naming_the_file()
+    {
+        var dir = Directory.CreateTempSubdirectory("edge-signing-").FullName;
+        try
+        {
+            var pair = CommandSigningKeys.CreatePair(dir, passphrase: null);
+            var wrong = Assert.Throws<OwnerKeyException>(() => CommandSigningKeys.LoadPublic(pair.PrivateKeyPath));
+            Assert.Contains(pair.PrivateKeyPath, wrong.Message);
+            File.SetUnixFileMode(pair.PrivateKeyPath, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.OtherRead);
+            Assert.Contains("chmod 600", Assert.Throws<OwnerKeyException>(() => CommandSigningKeys.LoadPrivate(pair.PrivateKeyPath, null)).Message);
+            Assert.Throws<OwnerKeyException>(() => CommandSigningKeys.CreatePair(dir, passphrase: null));
+        }
+        finally { Directory.Delete(dir, recursive: true); }
     }
 }

@@ -1,6 +1,6 @@
 // The central against a real mosquitto, fed by a test-side box over real MQTT, with footage recorded and sealed by the
 // real agent. The box's half is played by BoxPublisher; nothing here is mocked.
-using Edge.Sync.Signing;
+using Edge.Sync.Protocol;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -138,7 +138,7 @@ public sealed class CentralReceiver_Tests(RecordedFootage footage, ITestOutputHe
     }
 
     [Fact]
-    public async Task A_message_that_fills_a_gap_is_kept_and_a_later_change_of_an_event_wins_whatever_the_arrival_order()
+    public async Task A_gap_makes_the_central_ask_for_a_resend_from_the_first_missing_id_and_the_message_that_fills_it_is_kept()
     {
         await using var broker = await MosquittoBroker.StartAsync();
         await using var central = new CentralUnderTest(output, broker.Url, footage.OwnerKeyPath);
@@ -166,6 +166,13 @@ public sealed class CentralReceiver_Tests(RecordedFootage footage, ITestOutputHe
         Assert.Equal(3, central.Store.HighestId(BoxPublisher.SiteId, BoxPublisher.DeviceId, "events"));
         Assert.Equal(3, receiver.Counters.Duplicates);
         Assert.Equal(1, receiver.Counters.Gaps);
+        // The gap (3 after 1) asked the box, once, for the stream again from 2; signed as the box's verifier accepts.
+        var resend = await box.NextCommandAsync("resend", Patience);
+        Assert.Equal("events", resend.Args["stream"]!.GetValue<string>());
+        Assert.Equal(2, resend.Args["fromId"]!.GetValue<long>());
+        await TestSite.WaitUntilAsync(() => receiver.Counters.ResendsRequested == 1, Patience, "the resend counted");
+        await Task.Delay(1000);
+        await Assert.ThrowsAsync<TimeoutException>(() => box.NextCommandAsync("resend", TimeSpan.FromSeconds(1)));
     }
 
     [Fact]

@@ -1,7 +1,6 @@
 // Pieces of the central tests: real footage recorded and sealed once by the real agent (RecordedFootage), a test-side
 // box that speaks the box's half of docs/protocol.md over a real broker (BoxPublisher: real messages, its own MQTT
 // client), and a central running in this process (CentralUnderTest: the same CentralReceiver `edge central` runs).
-using Edge.Sync.Signing;
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
@@ -10,6 +9,8 @@ using System.Text.Json.Nodes;
 using Edge.Agent.Central;
 using Edge.Agent.Index;
 using Edge.Sync;
+using Edge.Sync.Protocol;
+using Edge.Agent.Sealing;
 using Edge.Tests.Support;
 using MQTTnet;
 using MQTTnet.Protocol;
@@ -155,25 +156,39 @@ public sealed class BoxPublisher : IAsyncDisposable
         }).ToList();
     }
 
-    /// <summary>Waits for a command on R/cmd/{name}, checks its signature with owner-sign.pub and returns its body.</summary>
-    public async Task<CommandBody> NextCommandAsync(string name, TimeSpan timeout, Func<CommandBody, bool>? match = null)
+    /// <summary>
+    /// Waits for a command on R/cmd/{name} and returns it once. Every command is checked by the box's own
+    /// CommandVerifier (signature with owner-sign.pub, site and device, age, nonce), so these tests also prove the
+    /// central's envelopes are what the box accepts; one the box would refuse fails the test.
+    /// </summary>
+    public async Task<TestCommand> NextCommandAsync(string name, TimeSpan timeout, Func<TestCommand, bool>? match = null)
     {
         var deadline = DateTime.UtcNow + timeout;
-        var seen = _returned;
         while (DateTime.UtcNow < deadline)
         {
-            foreach (var (topic, payload) in Commands.ToArray())
+            while (Commands.TryDequeue(out var received))
             {
-                if (topic != $"{Root}/cmd/{name}") continue;
-                var verified = CommandSigner.Verify(payload, _commandKey ?? throw new InvalidOperationException("this box was given no command public key"));
-                if (seen.Contains(verified.Body.Id) || !(match?.Invoke(verified.Body) ?? true)) continue;
-                seen.Add(verified.Body.Id);
-                return verified.Body;
+                var verifier = new CommandVerifier(_commandKey ?? throw new InvalidOperationException("this box was given no command public key"),
+                    SiteId, DeviceId, TimeSpan.FromMinutes(5), TimeProvider.System);
+                var check = verifier.Check(received.Topic[(received.Topic.LastIndexOf('/') + 1)..], received.Payload, (id, _) => _nonces.Add(id));
+                Assert.True(check.Accepted, $"the box's verifier refuses the central's command on {received.Topic}: {check.Error}: {check.Detail}");
+                _verified.Add(new TestCommand(check.Body!.Id, check.Body.Name, check.Body.SiteId, check.Body.DeviceId, new DateTimeOffset(check.Body.IssuedAt, TimeSpan.Zero), JsonNode.Parse(check.Body.Args.GetRawText())!.AsObject()));
+                Seen.Add(received.Topic);
+            }
+            foreach (var command in _verified)
+            {
+                if (command.Name != name || _returned.Contains(command.Id) || !(match?.Invoke(command) ?? true)) continue;
+                _returned.Add(command.Id);
+                return command;
             }
             await Task.Delay(100);
         }
-        throw new TimeoutException($"no {name} command within {timeout.TotalSeconds:0} s; commands seen: {string.Join(", ", Commands.Select(c => c.Topic))}");
+        throw new TimeoutException($"no {name} command within {timeout.TotalSeconds:0} s; commands seen: {string.Join(", ", Seen)}");
     }
+
+    private readonly HashSet<string> _nonces = [];
+    private readonly List<TestCommand> _verified = [];
+    private ConcurrentBag<string> Seen { get; } = [];
 
     public async ValueTask DisposeAsync()
     {
@@ -182,6 +197,9 @@ public sealed class BoxPublisher : IAsyncDisposable
         _commandKey?.Dispose();
     }
 }
+
+/// <summary>A command as the box's verifier accepted it; Args as a JsonObject for the tests' convenience.</summary>
+public sealed record TestCommand(string Id, string Name, string SiteId, string DeviceId, DateTimeOffset IssuedAt, JsonObject Args);
 
 /// <summary>A central in this process: its own directory, central.json, store, output, and the owner's two keys.</summary>
 public sealed class CentralUnderTest : IAsyncDisposable

@@ -16,7 +16,7 @@ public sealed class CentralSigner : IDisposable
         Directory = System.IO.Directory.CreateTempSubdirectory("edge-test-central-").FullName;
         var pair = CommandSigningKeys.CreatePair(Directory, passphrase: null);
         PublicKeyPath = pair.PublicKeyPath;
-        Key = CommandSigning.LoadPrivate(pair.PrivateKeyPath, passphrase: null);
+        Key = CommandSigningKeys.LoadPrivate(pair.PrivateKeyPath, passphrase: null);
     }
 
     public string Directory { get; }
