@@ -303,13 +303,16 @@ public sealed class SyncEngine : IAsyncDisposable
             _logger.LogInformation("sync: clip {Clip} manifest sent ({Segments} segments)", clip.ClipId, clip.Segments.Count);
         }
         var topic = SyncTopics.ClipChunk(_root, clip.ClipId);
-        var inFlight = new Queue<(int Segment, int Chunk, Task<MqttClientPublishResult> Publish)>();
+        var inFlight = new Queue<(int Segment, int Chunk, byte[] Buffer, Task<MqttClientPublishResult> Publish)>();
+        var window = ChunkWindowFor(_options.ClipBandwidthKbps);
+        // Chunk buffers go round: read into one, published, returned at its PUBACK (no 64 KiB allocation per chunk).
+        var buffers = new ChunkBuffers(clip.ChunkBytes, window + PreparedAhead + 1);
         var progress = new ProgressWriter(_backend, clip.ClipId, groupCommit: _options.ClipBandwidthKbps == 0);
         // Reading and hashing run ahead on another thread while earlier chunks are on the wire.
         using var stopReading = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var prepared = Channel.CreateBounded<(int Segment, int Chunk, MqttApplicationMessage Message, int Length)>(
-            new BoundedChannelOptions(16) { SingleReader = true, SingleWriter = true });
-        var reader = Task.Run(() => PrepareChunksAsync(clip, topic, prepared.Writer, stopReading.Token), CancellationToken.None);
+        var prepared = Channel.CreateBounded<PreparedChunk>(
+            new BoundedChannelOptions(PreparedAhead) { SingleReader = true, SingleWriter = true });
+        var reader = Task.Run(() => PrepareChunksAsync(clip, topic, buffers, prepared.Writer, stopReading.Token), CancellationToken.None);
         // One stall timer for the clip, pushed back at every PUBACK, rather than a linked token and a timer per chunk.
         using var stall = CancellationTokenSource.CreateLinkedTokenSource(ct);
         stall.CancelAfter(PublishTimeout);
@@ -320,21 +323,22 @@ public sealed class SyncEngine : IAsyncDisposable
             {
                 if (_workQueued) break; // metadata goes before footage: finish what is in flight and come back
                 if (!await prepared.Reader.WaitToReadAsync(ct).ConfigureAwait(false)) { finished = true; break; }
-                var (segment, chunk, message, length) = await prepared.Reader.ReadAsync(ct).ConfigureAwait(false);
-                await _bucket.TakeAsync(length, ct).ConfigureAwait(false);
-                if (inFlight.Count >= ChunkWindowFor(_options.ClipBandwidthKbps))
+                var next = await prepared.Reader.ReadAsync(ct).ConfigureAwait(false);
+                await _bucket.TakeAsync(next.Length, ct).ConfigureAwait(false);
+                if (inFlight.Count >= window)
                 {
-                    await AckChunkAsync(clip, inFlight, topic, progress).ConfigureAwait(false);
+                    await AckChunkAsync(clip, inFlight, topic, progress, buffers).ConfigureAwait(false);
                     stall.CancelAfter(PublishTimeout);
                 }
                 else if (inFlight.Count == 0) stall.CancelAfter(PublishTimeout); // idle under the cap: the clock starts now
-                inFlight.Enqueue((segment, chunk, _client.PublishAsync(message, stall.Token)));
+                inFlight.Enqueue((next.Segment, next.Chunk, next.Buffer, _client.PublishAsync(next.Message, stall.Token)));
             }
-            while (inFlight.Count > 0) await AckChunkAsync(clip, inFlight, topic, progress).ConfigureAwait(false);
+            while (inFlight.Count > 0) await AckChunkAsync(clip, inFlight, topic, progress, buffers).ConfigureAwait(false);
         }
         finally
         {
-            foreach (var (_, _, abandoned) in inFlight) _ = abandoned.ContinueWith(t => t.Exception, TaskScheduler.Default);
+            // Their buffers are not returned: MQTTnet may still be writing them.
+            foreach (var (_, _, _, abandoned) in inFlight) _ = abandoned.ContinueWith(t => t.Exception, TaskScheduler.Default);
             await stopReading.CancelAsync().ConfigureAwait(false);
             try { await reader.ConfigureAwait(false); }
             catch (OperationCanceledException) { }
@@ -349,33 +353,47 @@ public sealed class SyncEngine : IAsyncDisposable
         return true;
     }
 
+    /// <summary>Chunks read and hashed ahead of the publishing loop.</summary>
+    private const int PreparedAhead = 16;
+
+    private sealed record PreparedChunk(int Segment, int Chunk, byte[] Buffer, MqttApplicationMessage Message, int Length);
+
+    // The user properties that are the same for every chunk, encoded once.
+    private static readonly ReadOnlyMemory<byte> SchemaOne = Utf8("1");
+
     /// <summary>Reads, hashes and describes the clip's remaining chunks in order; completes the writer at the end.</summary>
-    private static async Task PrepareChunksAsync(ClipUpload clip, string topic, ChannelWriter<(int, int, MqttApplicationMessage, int)> output, CancellationToken ct)
+    private static async Task PrepareChunksAsync(ClipUpload clip, string topic, ChunkBuffers buffers, ChannelWriter<PreparedChunk> output, CancellationToken ct)
     {
         Exception? failure = null;
+        Microsoft.Win32.SafeHandles.SafeFileHandle? handle = null;
+        var hash = new byte[SHA256.HashSizeInBytes];
         try
         {
             int segment = clip.SegmentIndex, chunk = clip.NextChunk;
             while (segment < clip.Segments.Count)
             {
                 var file = clip.Segments[segment];
-                if (chunk >= file.Chunks) { segment++; chunk = 0; continue; }
+                if (chunk >= file.Chunks) { segment++; chunk = 0; handle?.Dispose(); handle = null; continue; }
+                // One open file per segment rather than an open and a close per chunk.
+                handle ??= File.OpenHandle(file.Path, FileMode.Open, FileAccess.Read);
                 var offset = (long)chunk * clip.ChunkBytes;
                 var length = (int)Math.Min(clip.ChunkBytes, file.StoredBytes - offset);
-                var bytes = ReadChunk(file, offset, length);
+                var buffer = buffers.Take();
+                ReadChunk(handle, file, buffer.AsSpan(0, length), offset);
+                SHA256.HashData(buffer.AsSpan(0, length), hash);
                 var message = new MqttApplicationMessageBuilder()
                     .WithTopic(topic)
-                    .WithPayload(bytes)
+                    .WithPayload(new ArraySegment<byte>(buffer, 0, length))
                     .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
                     .WithContentType("application/octet-stream")
-                    .WithUserProperty(ChunkProperties.Schema, Utf8("1"))
+                    .WithUserProperty(ChunkProperties.Schema, SchemaOne)
                     .WithUserProperty(ChunkProperties.Segment, Utf8(file.SegmentId.ToString(System.Globalization.CultureInfo.InvariantCulture)))
                     .WithUserProperty(ChunkProperties.Chunk, Utf8(chunk.ToString(System.Globalization.CultureInfo.InvariantCulture)))
                     .WithUserProperty(ChunkProperties.Chunks, Utf8(file.Chunks.ToString(System.Globalization.CultureInfo.InvariantCulture)))
                     .WithUserProperty(ChunkProperties.Offset, Utf8(offset.ToString(System.Globalization.CultureInfo.InvariantCulture)))
-                    .WithUserProperty(ChunkProperties.Sha256, Utf8(Convert.ToHexStringLower(SHA256.HashData(bytes))))
+                    .WithUserProperty(ChunkProperties.Sha256, Utf8(Convert.ToHexStringLower(hash)))
                     .Build();
-                await output.WriteAsync((segment, chunk, message, length), ct).ConfigureAwait(false);
+                await output.WriteAsync(new PreparedChunk(segment, chunk, buffer, message, length), ct).ConfigureAwait(false);
                 chunk++;
             }
         }
@@ -386,15 +404,34 @@ public sealed class SyncEngine : IAsyncDisposable
         }
         finally
         {
+            handle?.Dispose();
             output.TryComplete(failure);
         }
     }
 
-    private async Task AckChunkAsync(ClipUpload clip, Queue<(int Segment, int Chunk, Task<MqttClientPublishResult> Publish)> inFlight, string topic, ProgressWriter progress)
+    /// <summary>
+    /// Chunk buffers of one upload, reused once a chunk's PUBACK is in. Bounded by what can be ahead of the wire
+    /// (read ahead + in flight); a buffer not returned (an abandoned publish) is simply left to the GC.
+    /// </summary>
+    private sealed class ChunkBuffers(int chunkBytes, int keep)
     {
-        var (segment, chunk, publish) = inFlight.Peek();
+        private readonly System.Collections.Concurrent.ConcurrentQueue<byte[]> _free = new();
+
+        public byte[] Take() => _free.TryDequeue(out var buffer) ? buffer : new byte[chunkBytes];
+
+        public void Return(byte[] buffer)
+        {
+            if (_free.Count < keep) _free.Enqueue(buffer);
+        }
+    }
+
+    private async Task AckChunkAsync(ClipUpload clip, Queue<(int Segment, int Chunk, byte[] Buffer, Task<MqttClientPublishResult> Publish)> inFlight,
+        string topic, ProgressWriter progress, ChunkBuffers buffers)
+    {
+        var (segment, chunk, buffer, publish) = inFlight.Peek();
         ThrowIfRefused(await publish.ConfigureAwait(false), topic, $"chunk {chunk} of segment {clip.Segments[segment].SegmentId}");
         inFlight.Dequeue();
+        buffers.Return(buffer); // acknowledged, so written to the socket: MQTTnet holds it no longer
         Interlocked.Increment(ref _chunksPublished);
         progress.Acknowledged(segment, chunk + 1);
     }
@@ -443,18 +480,15 @@ public sealed class SyncEngine : IAsyncDisposable
 
     private static ReadOnlyMemory<byte> Utf8(string value) => System.Text.Encoding.UTF8.GetBytes(value);
 
-    private static byte[] ReadChunk(ClipSegmentFile file, long offset, int length)
+    private static void ReadChunk(Microsoft.Win32.SafeHandles.SafeFileHandle handle, ClipSegmentFile file, Span<byte> into, long offset)
     {
-        using var handle = File.OpenHandle(file.Path, FileMode.Open, FileAccess.Read);
-        var bytes = new byte[length];
         int read = 0;
-        while (read < length)
+        while (read < into.Length)
         {
-            int n = RandomAccess.Read(handle, bytes.AsSpan(read), offset + read);
+            int n = RandomAccess.Read(handle, into[read..], offset + read);
             if (n == 0) throw new IOException($"{file.Path} ended at {offset + read} bytes; the index says it holds {file.StoredBytes}");
             read += n;
         }
-        return bytes;
     }
 
     private async Task HealthLoopAsync(CancellationToken ct)

@@ -1,0 +1,93 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using Edge.Agent.Configuration;
+using Edge.Agent.Flags;
+using Edge.Agent.Index;
+using Edge.Agent.Sealing;
+using Edge.Agent.Storage;
+using Edge.Agent.Sync;
+using Edge.Sync;
+using Edge.Tests.Fixtures;
+using Edge.Tests.Support;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Edge.Tests.Sync;
+
+public class SyncClipUpload_Tests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(120);
+
+    [Fact]
+    public async Task An_uncapped_upload_that_reuses_its_chunk_buffers_sends_every_chunk_once_with_the_bytes_and_hash_of_its_file()
+    {
+        // Many small chunks (4 KiB, a partial one at the end of each segment) with the cap off: 16 in flight and 16
+        // read ahead, so each chunk buffer goes round several times. A buffer reused before its chunk left would
+        // show up here as a chunk whose bytes or hash are not its file's.
+        await using var broker = await MosquittoBroker.StartAsync();
+        await using var tap = await MqttTap.StartAsync(broker.Url, SyncSupport.Root + "/clips/#");
+        var root = Directory.CreateTempSubdirectory("edge-clip-upload-").FullName;
+        try
+        {
+            var settings = Site(root, broker.Url, chunkBytes: 4096);
+            using var index = IndexOpener.Open(settings, createKeyIfMissing: true);
+            index.EnableOutbox(SyncPayloads.Event, settings.Sync!.OutboxMaxBytes, TimeProvider.System);
+            var start = DateTime.UtcNow.AddHours(-1);
+            var written = new Dictionary<long, byte[]>();
+            for (int i = 0; i < 6; i++)
+            {
+                var bytes = RandomNumberGenerator.GetBytes(100_000 + 777 * i);
+                var relative = Path.Combine("clip", $"seg{i}.sealed");
+                Directory.CreateDirectory(Path.Combine(settings.Volumes[0], "clip"));
+                File.WriteAllBytes(Path.Combine(settings.Volumes[0], relative), bytes);
+                var id = index.AddSegment(new SegmentRecord
+                {
+                    Camera = "cam1", StartUtc = start.AddSeconds(10 * i), EndUtc = start.AddSeconds(10 * i + 10), DurationSeconds = 10,
+                    Bytes = bytes.Length, StoredBytes = bytes.Length, StoredSha256 = Convert.ToHexStringLower(SHA256.HashData(bytes)),
+                    WrappedKey = RandomNumberGenerator.GetBytes(113), OwnerKeyId = "0000000000000000", Volume = settings.Volumes[0], RelativePath = relative,
+                });
+                written[id] = bytes;
+            }
+            new Flagger(index, TimeProvider.System).Flag(["cam1"], start, start.AddSeconds(60), "test", null, "test");
+
+            var backend = new IndexSyncBackend(settings, index, new Flagger(index, TimeProvider.System), new RecordingRate(TimeProvider.System),
+                () => null, TimeProvider.System, NullLogger.Instance);
+            await using var engine = new SyncEngine(settings.Sync!, backend, null, TimeProvider.System, NullLogger.Instance);
+            using var stop = new CancellationTokenSource();
+            var run = engine.RunAsync(stop.Token);
+            int expected = written.Values.Sum(b => (b.Length + 4095) / 4096);
+            await TestSite.WaitUntilAsync(() => index.AllClips().Any(c => c.State == ClipStates.Uploaded), Patience, "the clip uploaded");
+            await TestSite.WaitUntilAsync(() => tap.On("/chunk").Count >= expected, Patience, $"{expected} chunks at the tap");
+            await stop.CancelAsync();
+            await run;
+
+            var chunks = tap.On("/chunk");
+            Assert.Equal(expected, chunks.Count); // each once: nothing was re-sent
+            var files = SyncSupport.Reassemble(chunks); // checks every chunk's hash against its bytes
+            Assert.Equal(written.Keys.Order(), files.Keys.Order());
+            foreach (var (id, bytes) in written) Assert.Equal(bytes, files[id]);
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    private static EdgeSettings Site(string root, Uri broker, int chunkBytes)
+    {
+        OwnerKeys.CreatePair(Path.Combine(root, "owner"), passphrase: null);
+        Directory.CreateDirectory(Path.Combine(root, "volume"));
+        VolumeMarker.Write(Path.Combine(root, "volume"), TimeProvider.System);
+        var config = new
+        {
+            siteId = "test-site", deviceId = "test-box",
+            cameras = new[] { new { id = "cam1", source = new { type = "testPattern" } } },
+            storage = new { volumes = new[] { new { path = "volume" } }, stagingDirectory = "staging" },
+            index = new { directory = "index", keyFile = "keys/index.key" },
+            sealing = new { ownerPublicKey = "owner/owner.pub" },
+            sync = new { broker = broker.ToString(), clipBandwidthKbps = 0, clipChunkBytes = chunkBytes, healthSeconds = 3600 },
+        };
+        var path = Path.Combine(root, "edge.json");
+        File.WriteAllText(path, JsonSerializer.Serialize(config));
+        return EdgeConfigLoader.Load(path);
+    }
+}
