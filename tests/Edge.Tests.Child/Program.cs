@@ -4,6 +4,7 @@
 //   bench DIR KEY         print inserts/s of a plain LiteDB file and of the store with and without WaitUntilDurable
 //   bench-doors ROOT [N]  pin change → door event durable, N changes on 4 doors while 2 cameras record (DoorBench.cs)
 //   bench-seal STAGING VOLUME  print sealing MB/s against raw AES-256-GCM on the same buffers (SealBench.cs)
+//   bench-growth ROOT [DAYS] [RETENTION_DAYS]  index bytes per simulated day of 4 cameras × 10 s with retention (GrowthBench.cs)
 //   write DIR KEY FIRSTID insert documents forever (single inserts and multi-document transactions), printing
 //                         "durable <id>" for every document after WaitUntilDurable() returned for its commit
 using Edge.Agent.Index;
@@ -12,6 +13,12 @@ using LiteDB;
 if (args is ["bench-doors", var doorRoot, ..] doorArgs)
 {
     await DoorBench.RunAsync(doorRoot, doorArgs.Length > 2 ? int.Parse(doorArgs[2]) : 10_000);
+    return 0;
+}
+
+if (args is ["bench-growth", var growthRoot, ..] growthArgs)
+{
+    GrowthBench.Run(growthRoot, growthArgs.Length > 2 ? int.Parse(growthArgs[2]) : 8, growthArgs.Length > 3 ? int.Parse(growthArgs[3]) : 1);
     return 0;
 }
 

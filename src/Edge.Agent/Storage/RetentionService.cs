@@ -5,7 +5,7 @@
 //      back above the floor plus ten minutes of its recording rate;
 //   3. emergency: if nothing unprotected is left and the volume is above retention.emergencyAbovePercent full,
 //      protected segments go too, oldest first, each with a retention_emergency event;
-//   4. purged segment records older than a day whose files are gone are compacted into per-day summaries.
+//   4. purged segment records older than an hour whose files are gone are compacted into per-day summaries.
 // Floor = max(minFreePercent of the volume, one hour of its measured recording rate) + slackBytesPerCamera × cameras.
 // A segment is protected while a flag covers it (door events, holds, requests from the central).
 // Purges go in batches, each one audit record (SegmentPurger); the whole-hour step and the refill margin are what
@@ -59,9 +59,9 @@ public sealed class RetentionService(EdgeSettings settings, EdgeIndex index, Rec
     /// ten minutes, not after every sealed segment.</summary>
     public static readonly TimeSpan RefillMargin = TimeSpan.FromMinutes(10);
 
-    /// <summary>A purged segment's record is compacted into its day's summary this long after the purge: by then
-    /// reconcile (at start) or this pass has made sure its file is gone.</summary>
-    public static readonly TimeSpan CompactAfter = TimeSpan.FromDays(1);
+    /// <summary>A purged segment's record is compacted into its day's summary this long after the purge, once its file
+    /// is known gone. Short, because every age pass walks the purged records before it reaches the oldest live one.</summary>
+    public static readonly TimeSpan CompactAfter = TimeSpan.FromHours(1);
 
     public long FloorBytes(string volume, VolumeSpace space) => (long)Math.Min(space.TotalBytes * MaxFloorShare,
         Math.Max(space.TotalBytes * _config.MinFreePercent / 100, rate.BytesPerSecond(volume) * 3600)

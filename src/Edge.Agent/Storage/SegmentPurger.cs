@@ -22,7 +22,7 @@ public sealed class SegmentPurger(EdgeIndex index, TimeProvider time)
 {
     public const string User = "edge (retention)";
     /// <summary>Most segments one purge record (and one transaction) covers; a bigger pass writes several.</summary>
-    public const int MaxBatch = 1000;
+    public const int MaxBatch = 5000;
 
     /// <summary>
     /// Crypto-erases <paramref name="segments"/> and deletes their files, with one audit record per batch of up to
