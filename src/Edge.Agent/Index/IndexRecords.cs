@@ -7,7 +7,8 @@ public enum SegmentState
     Stored,
     /// <summary>Reconcile found no file for this record. Kept so the gap is explained, never silently forgotten.</summary>
     Missing,
-    /// <summary>Deleted by retention: the wrapped key was destroyed first (crypto-erase), then the file unlinked.</summary>
+    /// <summary>Deleted by retention: the wrapped key was destroyed first (crypto-erase), then the file unlinked. The record
+    /// is compacted into its day's PurgedDayRecord an hour later, once the file is known gone.</summary>
     Purged,
 }
 
