@@ -5,7 +5,7 @@
 //   bench-doors ROOT [N]  pin change → door event durable, N changes on 4 doors while 2 cameras record (DoorBench.cs)
 //   bench-seal STAGING VOLUME  print sealing MB/s against raw AES-256-GCM on the same buffers (SealBench.cs)
 //   bench-growth ROOT [DAYS] [RETENTION_DAYS]  index bytes per simulated day of 4 cameras × 10 s with retention (GrowthBench.cs)
-//   purge-loop ROOT       retention passes over 24 simulated hours of segments, "pass N" after each (PurgeLoop.cs)
+//   purge-loop ROOT       retention passes over 12 simulated hours of segments, "pass N" after each (PurgeLoop.cs)
 //   write DIR KEY FIRSTID insert documents forever (single inserts and multi-document transactions), printing
 //                         "durable <id>" for every document after WaitUntilDurable() returned for its commit
 using Edge.Agent.Index;

@@ -1,5 +1,5 @@
 // purge-loop ROOT: for the crash test of retention (Retention_Tests). The first run sets up a site in ROOT (config,
-// owner key, marked volume, index) holding 24 hours of 4 cameras × 60 s segments with real files; every run then
+// owner key, marked volume, index) holding 12 hours of 4 cameras × 60 s segments with real files; every run then
 // moves a simulated clock forward an hour at a time, runs a retention pass (one purge batch each) and prints
 // "pass N" after it. Killed at random moments by the test, which checks what the index says against the files.
 using System.Text.Json;
@@ -11,7 +11,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 internal static class PurgeLoop
 {
     public static readonly DateTime Start = new(2026, 1, 1, 0, 0, 0, DateTimeKind.Utc);
-    public const int Cameras = 4, Hours = 24;
+    public const int Cameras = 4, Hours = 12;
 
     public static void Run(string root)
     {

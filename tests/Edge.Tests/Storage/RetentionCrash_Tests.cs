@@ -9,7 +9,7 @@ namespace Edge.Tests.Storage;
 
 public class RetentionCrash_Tests(ITestOutputHelper output)
 {
-    private const int Segments = 4 * 24 * 60; // PurgeLoop: 4 cameras × 60 s segments over 24 hours
+    private const int Segments = 4 * 12 * 60; // PurgeLoop: 4 cameras × 60 s segments over 12 hours
 
     [Fact]
     public async Task SIGKILL_at_random_moments_of_retention_passes_leaves_every_destroyed_key_recorded_once_and_every_kept_key_with_its_file()
@@ -44,7 +44,7 @@ public class RetentionCrash_Tests(ITestOutputHelper output)
                 await child.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(5));
                 Assert.True(killed || child.ExitCode == 0, $"round {round}: the child failed: {await stderr}");
                 output.WriteLine($"round {round}: killed {delayMs} ms after pass {killAfterPass}");
-                hoursPurged = (int)(Check(root, round, seed) / (Segments / 24));
+                hoursPurged = (int)(Check(root, round, seed) / (Segments / 12));
             }
 
             var (exit, _, error) = ChildProcess.Run("purge-loop", root);
