@@ -6,6 +6,8 @@
 //   bench-seal STAGING VOLUME  print sealing MB/s against raw AES-256-GCM on the same buffers (SealBench.cs)
 //   bench-sync-drain ROOT BROKER N / bench-sync-clip ROOT BROKER MIB CHUNK  sync throughput (SyncBench.cs)
 //   bench-e2e ROOT BROKER CYCLES  door closed (end of post-roll) → clip verified at the central, p50/p99 (E2eBench.cs)
+//   bench-growth ROOT [DAYS] [RETENTION_DAYS]  index bytes per simulated day of 4 cameras × 10 s with retention (GrowthBench.cs)
+//   purge-loop ROOT       retention passes over 12 simulated hours of segments, "pass N" after each (PurgeLoop.cs)
 //   write DIR KEY FIRSTID insert documents forever (single inserts and multi-document transactions), printing
 //                         "durable <id>" for every document after WaitUntilDurable() returned for its commit
 using Edge.Agent.Index;
@@ -14,6 +16,18 @@ using LiteDB;
 if (args is ["bench-doors", var doorRoot, ..] doorArgs)
 {
     await DoorBench.RunAsync(doorRoot, doorArgs.Length > 2 ? int.Parse(doorArgs[2]) : 10_000);
+    return 0;
+}
+
+if (args is ["bench-growth", var growthRoot, ..] growthArgs)
+{
+    GrowthBench.Run(growthRoot, growthArgs.Length > 2 ? int.Parse(growthArgs[2]) : 8, growthArgs.Length > 3 ? int.Parse(growthArgs[3]) : 1);
+    return 0;
+}
+
+if (args is ["purge-loop", var purgeRoot])
+{
+    PurgeLoop.Run(purgeRoot);
     return 0;
 }
 

@@ -20,6 +20,14 @@ public sealed class RecordRetention(EdgeIndex index, EdgeSettings settings, Time
         index.PruneAudit(now.AddYears(-config.AuditYears), now, User);
         var eventCutoff = now.AddYears(-config.EventYears);
         var events = index.PruneEvents(eventCutoff);
+        // Summaries of purged segments (what explains a gap in the footage) are event metadata too.
+        var purgedDays = index.PrunePurgedDays(eventCutoff);
+        if (purgedDays > 0)
+            index.Audit(new AuditRecord
+            {
+                AtUtc = now, Action = "purged_days_prune", User = User,
+                Detail = $"{purgedDays} per-day summar(ies) of purged segments of days before {eventCutoff:yyyy-MM-dd} deleted (retention.eventYears {config.EventYears})",
+            });
         if (events > 0)
             index.Audit(new AuditRecord
             {

@@ -14,6 +14,7 @@ public sealed partial class EdgeIndex : IDisposable
     private readonly ILiteCollection<AuditRecord> _audit;
     private readonly ILiteCollection<SettingRecord> _settings;
     private readonly ILiteCollection<FlagRecord> _flags;
+    private readonly ILiteCollection<PurgedDayRecord> _purgedDays;
     // Appends are serialized: each record's seq and PrevHash come from the one appended just before it.
     private readonly Lock _auditGate = new();
     private AuditHead _auditHead;
@@ -31,9 +32,11 @@ public sealed partial class EdgeIndex : IDisposable
         _audit = db.GetCollection<AuditRecord>("audit");
         _settings = db.GetCollection<SettingRecord>("settings");
         _flags = db.GetCollection<FlagRecord>("flags");
+        _purgedDays = db.GetCollection<PurgedDayRecord>("purged_days");
         _segments.EnsureIndex(s => s.CameraStartKey);
         _segments.EnsureIndex(s => s.StartUtc);
         _segments.EnsureIndex(s => s.RelativePath);
+        _segments.EnsureIndex(s => s.PurgedUtc);
         _events.EnsureIndex(e => e.StartUtc);
         _audit.EnsureIndex(a => a.AtUtc);
         _audit.EnsureIndex(a => a.Seq);
@@ -157,6 +160,15 @@ public sealed partial class EdgeIndex : IDisposable
     public void Audit(AuditRecord record)
     {
         ArgumentNullException.ThrowIfNull(record);
+        AppendAudit(record, alsoInTransaction: null);
+    }
+
+    /// <summary>
+    /// Appends <paramref name="record"/> to the chain in one transaction with <paramref name="alsoInTransaction"/>'s
+    /// writes (both or neither reach the disk), and returns once it is durable.
+    /// </summary>
+    private void AppendAudit(AuditRecord record, Action? alsoInTransaction)
+    {
         lock (_auditGate)
         {
             AuditChain.Normalize(record);
@@ -171,6 +183,7 @@ public sealed partial class EdgeIndex : IDisposable
             db.BeginTrans();
             try
             {
+                alsoInTransaction?.Invoke();
                 _audit.Insert(record);
                 _settings.Upsert(new SettingRecord { Id = AuditHeadSetting, Value = $"{head.Seq.ToString(CultureInfo.InvariantCulture)} {head.Hash}" });
                 db.Commit();
@@ -325,6 +338,81 @@ public sealed partial class EdgeIndex : IDisposable
     public IEnumerable<SegmentRecord> OldestSegments(string? volume = null, bool includePurged = false) =>
         _segments.Query().OrderBy(s => s.StartUtc).ToEnumerable()
             .Where(s => (includePurged || s.State != SegmentState.Purged) && (volume is null || s.Volume == volume));
+
+    /// <summary>
+    /// The crypto-erase of a batch of segments and its deletion record, as one transaction: the segments (their
+    /// wrapped keys already cleared by the caller, state Purged) are updated and <paramref name="record"/> is appended
+    /// to the audit chain together, then made durable. A power cut leaves both or neither, so no key is ever destroyed
+    /// without its record, and no record claims an erase that did not happen (docs/design/storage.md "Retention").
+    /// </summary>
+    public void PurgeSegments(IReadOnlyList<SegmentRecord> erased, AuditRecord record)
+    {
+        ArgumentNullException.ThrowIfNull(erased);
+        ArgumentNullException.ThrowIfNull(record);
+        if (erased.Any(s => s.WrappedKey is not null || s.State != SegmentState.Purged))
+            throw new ArgumentException("every segment of a purge batch must be crypto-erased (no wrapped key, state Purged) before it is written", nameof(erased));
+        AppendAudit(record, () =>
+        {
+            foreach (var segment in erased) _segments.Update(segment);
+        });
+    }
+
+    /// <summary>
+    /// Folds purged segment records whose purge is older than <paramref name="purgedBeforeUtc"/> and that
+    /// <paramref name="canForget"/> allows (their file is gone) into per-camera, per-day summaries, and deletes them:
+    /// batches of up to <paramref name="batchSize"/>, each one transaction (summaries and deletions together). Returns
+    /// how many records went.
+    /// </summary>
+    public int CompactPurgedSegments(DateTime purgedBeforeUtc, Func<SegmentRecord, bool> canForget, int batchSize = 1000)
+    {
+        int compacted = 0;
+        var skipped = new HashSet<long>();
+        while (true)
+        {
+            var batch = _segments.Find(Query.Between(nameof(SegmentRecord.PurgedUtc), DateTime.MinValue, purgedBeforeUtc.AddTicks(-1)))
+                .Where(s => s.State == SegmentState.Purged && !skipped.Contains(s.Id))
+                .Take(batchSize).ToList();
+            if (batch.Count == 0) break;
+            var forget = new List<SegmentRecord>();
+            foreach (var segment in batch)
+                if (canForget(segment)) forget.Add(segment);
+                else skipped.Add(segment.Id);
+            if (forget.Count == 0) continue;
+            var db = _store.Database;
+            db.BeginTrans();
+            try
+            {
+                foreach (var day in forget.GroupBy(s => PurgedDayRecord.KeyFor(s.Camera, s.StartUtc)))
+                {
+                    var summary = _purgedDays.FindById(day.Key) ?? new PurgedDayRecord { Id = day.Key, Camera = day.First().Camera, DayUtc = day.First().StartUtc.Date };
+                    summary.Add(day);
+                    _purgedDays.Upsert(summary);
+                }
+                foreach (var segment in forget) _segments.Delete(segment.Id);
+                db.Commit();
+            }
+            catch
+            {
+                db.Rollback();
+                throw;
+            }
+            _store.WaitUntilDurable();
+            compacted += forget.Count;
+        }
+        return compacted;
+    }
+
+    /// <summary>Per-camera, per-day summaries of purged segments, ordered by day then camera.</summary>
+    public IReadOnlyList<PurgedDayRecord> PurgedDays(string? camera = null) =>
+        _purgedDays.FindAll().Where(d => camera is null || d.Camera == camera).OrderBy(d => d.DayUtc).ThenBy(d => d.Camera).ToList();
+
+    /// <summary>Deletes the summaries of days before <paramref name="cutoffUtc"/>; returns how many.</summary>
+    public int PrunePurgedDays(DateTime cutoffUtc)
+    {
+        var count = _purgedDays.DeleteMany(d => d.DayUtc < cutoffUtc.Date);
+        if (count > 0) _store.WaitUntilDurable();
+        return count;
+    }
 
     public long AddFlag(FlagRecord flag)
     {

@@ -7,7 +7,8 @@ public enum SegmentState
     Stored,
     /// <summary>Reconcile found no file for this record. Kept so the gap is explained, never silently forgotten.</summary>
     Missing,
-    /// <summary>Deleted by retention: the wrapped key was destroyed first (crypto-erase), then the file unlinked.</summary>
+    /// <summary>Deleted by retention: the wrapped key was destroyed first (crypto-erase), then the file unlinked. The record
+    /// is compacted into its day's PurgedDayRecord an hour later, once the file is known gone.</summary>
     Purged,
 }
 
@@ -50,6 +51,46 @@ public sealed class SegmentRecord
     public string FullPath => System.IO.Path.Combine(Volume, RelativePath);
 
     public static string KeyFor(string camera, DateTime startUtc) => $"{camera}\u0001{startUtc:yyyyMMddTHHmmssfff}";
+}
+
+/// <summary>
+/// What is left of one camera's purged segments of one UTC day (by segment start) once their records are compacted
+/// (docs/design/storage.md "Retention"): a gap in the footage stays explained, in a few hundred bytes a day instead of
+/// one record per segment. Deleted after retention.eventYears. Each purge itself is in the audit trail.
+/// </summary>
+public sealed class PurgedDayRecord
+{
+    /// <summary>camera + day (KeyFor).</summary>
+    public string Id { get; set; } = "";
+    public string Camera { get; set; } = "";
+    public DateTime DayUtc { get; set; }
+    public long Segments { get; set; }
+    public long StoredBytes { get; set; }
+    public double Seconds { get; set; }
+    public DateTime FirstStartUtc { get; set; }
+    public DateTime LastEndUtc { get; set; }
+    public long FirstId { get; set; }
+    public long LastId { get; set; }
+    /// <summary>Segments per purge reason (age, space, emergency).</summary>
+    public Dictionary<string, long> Reasons { get; set; } = [];
+
+    public static string KeyFor(string camera, DateTime startUtc) => $"{camera}\u0001{startUtc:yyyy-MM-dd}";
+
+    public void Add(IEnumerable<SegmentRecord> purged)
+    {
+        foreach (var s in purged)
+        {
+            FirstStartUtc = Segments == 0 || s.StartUtc < FirstStartUtc ? s.StartUtc : FirstStartUtc;
+            LastEndUtc = Segments == 0 || s.EndUtc > LastEndUtc ? s.EndUtc : LastEndUtc;
+            FirstId = Segments == 0 ? s.Id : Math.Min(FirstId, s.Id);
+            LastId = Math.Max(LastId, s.Id);
+            Segments++;
+            StoredBytes += s.StoredBytes;
+            Seconds += s.DurationSeconds;
+            var reason = s.PurgeReason ?? "unknown";
+            Reasons[reason] = Reasons.GetValueOrDefault(reason) + 1;
+        }
+    }
 }
 
 public static class EventKinds

@@ -1,12 +1,16 @@
 // Retention: footage is kept only as long as needed. Each pass (every retention.checkSeconds, and after a segment
 // is sealed onto a volume that is short of space):
-//   1. age:   unprotected segments that ended more than retention.days ago are purged;
-//   2. space: while a volume's free space is under its floor, its oldest unprotected segments are purged;
+//   1. age:   unprotected segments that ended more than retention.days ago, counted to the whole hour, are purged;
+//   2. space: when a volume's free space is under its floor, its oldest unprotected segments are purged until it is
+//      back above the floor plus ten minutes of its recording rate;
 //   3. emergency: if nothing unprotected is left and the volume is above retention.emergencyAbovePercent full,
-//      protected segments go too, oldest first, each with a retention_emergency event.
+//      protected segments go too, oldest first, each with a retention_emergency event;
+//   4. purged segment records older than an hour whose files are gone are compacted into per-day summaries.
 // Floor = max(minFreePercent of the volume, one hour of its measured recording rate) + slackBytesPerCamera × cameras.
 // A segment is protected while a flag covers it (door events, holds, requests from the central) and the central has
 // not yet acknowledged the flag's clip (FlagRecord.Holds: after the clip-ack, ordinary retention applies again).
+// Purges go in batches, each one audit record (SegmentPurger); the whole-hour step and the refill margin are what
+// keep those records to a few hundred a day (docs/design/storage.md "Retention").
 using Edge.Agent.Configuration;
 using Edge.Agent.Index;
 using Microsoft.Extensions.Hosting;
@@ -48,6 +52,18 @@ public sealed class RetentionService(EdgeSettings settings, EdgeIndex index, Rec
     /// </summary>
     public const double MaxFloorShare = 0.5;
 
+    /// <summary>Age purges go in whole-hour steps: footage is kept retention.days and at most an hour more, and a
+    /// box writes about 24 age purge records a day instead of one a pass.</summary>
+    public static readonly TimeSpan AgeStep = TimeSpan.FromHours(1);
+
+    /// <summary>A space purge frees this much recording beyond the floor, so that a full volume is purged about every
+    /// ten minutes, not after every sealed segment.</summary>
+    public static readonly TimeSpan RefillMargin = TimeSpan.FromMinutes(10);
+
+    /// <summary>A purged segment's record is compacted into its day's summary this long after the purge, once its file
+    /// is known gone. Short, because every age pass walks the purged records before it reaches the oldest live one.</summary>
+    public static readonly TimeSpan CompactAfter = TimeSpan.FromHours(1);
+
     public long FloorBytes(string volume, VolumeSpace space) => (long)Math.Min(space.TotalBytes * MaxFloorShare,
         Math.Max(space.TotalBytes * _config.MinFreePercent / 100, rate.BytesPerSecond(volume) * 3600)
         + _config.SlackBytesPerCamera * settings.Cameras.Count);
@@ -77,13 +93,18 @@ public sealed class RetentionService(EdgeSettings settings, EdgeIndex index, Rec
     {
         var flags = index.AllFlags();
         bool Protected(SegmentRecord s) => flags.Any(f => f.Holds(s));
-        var cutoff = time.GetUtcNow().UtcDateTime.AddDays(-_config.Days);
+        var now = time.GetUtcNow().UtcDateTime;
+        var exact = now.AddDays(-_config.Days);
+        var cutoff = new DateTime(exact.Ticks - exact.Ticks % AgeStep.Ticks, DateTimeKind.Utc);
 
-        foreach (var old in index.OldestSegments().TakeWhile(s => s.EndUtc < cutoff).Where(s => !Protected(s)).ToList())
-            _purger.Purge(old, PurgeReasons.Age);
+        var due = index.OldestSegments().TakeWhile(s => s.StartUtc < cutoff).Where(s => s.EndUtc <= cutoff && !Protected(s)).ToList();
+        if (due.Count > 0)
+            _purger.Purge(due, PurgeReasons.Age, $"ended by {cutoff:O}, retention.days {_config.Days}");
 
-        foreach (var volume in settings.Volumes.Where(v => VolumeSet.Unusable(v) is null))
+        var usable = settings.Volumes.Where(v => VolumeSet.Unusable(v) is null).ToList();
+        foreach (var volume in usable)
             EnforceFloor(volume, Protected);
+        CompactPurgedRecords(now, usable);
         _records.RunPass();
         Interlocked.Increment(ref _passes);
     }
@@ -94,13 +115,26 @@ public sealed class RetentionService(EdgeSettings settings, EdgeIndex index, Rec
         long floor = FloorBytes(volume, space);
         if (space.FreeBytes >= floor) return;
 
+        // Purge in batches sized by the records' stored bytes to reach the target, then measure again.
+        long target = Math.Max(floor, Math.Min((long)(space.TotalBytes * MaxFloorShare),
+            floor + (long)(rate.BytesPerSecond(volume) * RefillMargin.TotalSeconds)));
         using var candidates = index.OldestSegments(volume).Where(s => s.State == SegmentState.Stored).ToList().GetEnumerator();
         var protectedOnes = new List<SegmentRecord>();
-        while (space.FreeBytes < floor && candidates.MoveNext())
+        bool more = true;
+        while (space.FreeBytes < floor && more)
         {
-            var segment = candidates.Current;
-            if (isProtected(segment)) { protectedOnes.Add(segment); continue; }
-            _purger.Purge(segment, PurgeReasons.Space);
+            var batch = new List<SegmentRecord>();
+            long freed = 0, needed = target - space.FreeBytes;
+            while (freed < needed && (more = candidates.MoveNext()))
+            {
+                var segment = candidates.Current;
+                if (isProtected(segment)) { protectedOnes.Add(segment); continue; }
+                batch.Add(segment);
+                freed += Math.Max(1, segment.StoredBytes);
+            }
+            if (batch.Count == 0) break;
+            _purger.Purge(batch, PurgeReasons.Space,
+                $"volume {volume}: {space.FreeBytes} bytes free, under its floor of {floor}; purging towards {target}");
             space = VolumeSpace.Of(volume);
         }
         if (space.FreeBytes < floor)
@@ -120,8 +154,26 @@ public sealed class RetentionService(EdgeSettings settings, EdgeIndex index, Rec
                 DecidedBy = $"volume {space.UsedPercent:0.0} % full, above retention.emergencyAbovePercent {_config.EmergencyAbovePercent} %, with only protected footage left",
                 Detail = $"purged protected segment {segment.Id} ({segment.StartUtc:O})",
             });
-            _purger.Purge(segment, PurgeReasons.Emergency);
+            _purger.Purge([segment], PurgeReasons.Emergency,
+                $"volume {volume} {space.UsedPercent:0.0} % full, above retention.emergencyAbovePercent {_config.EmergencyAbovePercent} %, with only protected footage left");
             space = VolumeSpace.Of(volume);
         }
+    }
+
+    /// <summary>
+    /// Step 4: a purged record is forgotten (folded into its camera's day summary) only once its file is known gone:
+    /// its volume is present and marked, and the file is not there (a leftover of a crash is deleted first; it is
+    /// keyless). Records on an absent volume wait for it.
+    /// </summary>
+    private void CompactPurgedRecords(DateTime now, IReadOnlyList<string> usableVolumes)
+    {
+        bool FileGone(SegmentRecord segment)
+        {
+            if (!usableVolumes.Contains(segment.Volume)) return false;
+            SegmentPurger.DeleteFile(segment);
+            return !File.Exists(segment.FullPath);
+        }
+        var compacted = index.CompactPurgedSegments(now - CompactAfter, FileGone);
+        if (compacted > 0) logger.LogInformation("compacted {Count} purged segment record(s) into per-day summaries", compacted);
     }
 }
