@@ -64,6 +64,9 @@ public sealed partial class EdgeIndex : IDisposable
 
     public void UpdateSegment(SegmentRecord segment)
     {
+        // A caller may rebuild the record (a retry on another volume): the derived key must follow, or the segment
+        // would vanish from per-camera queries while still in the index.
+        segment.CameraStartKey = SegmentRecord.KeyFor(segment.Camera, segment.StartUtc);
         _segments.Update(segment);
         _store.WaitUntilDurable();
     }
