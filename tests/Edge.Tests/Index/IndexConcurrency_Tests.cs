@@ -105,6 +105,45 @@ public sealed class IndexConcurrency_Tests : IDisposable
         Assert.True(checkpointsSeen > 0, "no checkpoint crossed the run; the test needs more writes");
     }
 
+    [Fact]
+    public void Opening_the_index_creates_every_collection_it_uses_so_no_query_races_a_collection_being_created()
+    {
+        using (EdgeIndex.Open(_scratch.IndexDirectory, _scratch.KeyPath)) { }
+        using var store = _scratch.Open();
+        Assert.Equal(
+            ["audit", "events", "flags", "outbox_events", "outbox_segments", "segments", "settings", "sync_clips", "sync_nonces"],
+            store.Database.GetCollectionNames().Order(StringComparer.Ordinal));
+        // The documents that created them are gone.
+        Assert.All(store.Database.GetCollectionNames(), name => Assert.Equal(0, store.Database.GetCollection(name).Count()));
+    }
+
+    [Fact]
+    public void Writes_inside_an_explicit_transaction_do_not_wait_for_themselves_and_a_rollback_lets_other_threads_write()
+    {
+        using var store = _scratch.Open();
+        var db = store.Database;
+        db.BeginTrans();
+        db.GetCollection("a").Insert(new BsonDocument { ["_id"] = 1 });
+        Assert.False(db.BeginTrans()); // already in one: LiteDB says so, and the lock is not taken twice
+        db.GetCollection("b").Insert(new BsonDocument { ["_id"] = 1 });
+
+        // Another thread's write waits for this transaction to end (threads, not tasks: LiteDB's transactions are per thread).
+        using var otherDone = new ManualResetEventSlim();
+        var otherThread = Start(() => { db.GetCollection("c").Insert(new BsonDocument { ["_id"] = 1 }); otherDone.Set(); });
+        Assert.False(otherDone.Wait(TimeSpan.FromMilliseconds(300)), "a write on another thread ran inside this thread's transaction");
+        db.Rollback();
+        Assert.True(otherDone.Wait(TimeSpan.FromSeconds(30)), "the other thread's write still waits after the rollback");
+        otherThread.Join();
+
+        Assert.Equal(0, db.GetCollection("a").Count());
+        Assert.Equal(0, db.GetCollection("b").Count());
+        Assert.Equal(1, db.GetCollection("c").Count());
+        // And another thread writes again: this one no longer holds the lock.
+        using var againDone = new ManualResetEventSlim();
+        Start(() => { db.GetCollection("a").Insert(new BsonDocument { ["_id"] = 2 }); againDone.Set(); });
+        Assert.True(againDone.Wait(TimeSpan.FromSeconds(30)), "a write after the rollback waited for the lock");
+    }
+
     private static SegmentRecord Segment(DateTime start, int i) => new()
     {
         Camera = "cam1", StartUtc = start.AddSeconds(i), EndUtc = start.AddSeconds(i + 1), DurationSeconds = 1,
