@@ -47,6 +47,30 @@ public sealed partial class EdgeIndex : IDisposable
         _nonces = db.GetCollection<NonceRecord>("sync_nonces");
         _clips.EnsureIndex(c => c.FlagId);
         _flags.EnsureIndex(f => f.ToUtc);
+        // Every collection exists before any other thread uses the index: LiteDB 5.0.20 lets a query read a collection
+        // that another thread is creating through a header that is ahead of its snapshot, and fails with "page type
+        // must be collection page" (upstream #2792). Creating them all here, alone, closes that window.
+        foreach (var name in new[] { "segments", "events", "audit", "settings", "flags", "outbox_events", "outbox_segments", "sync_clips", "sync_nonces" })
+            CreateCollectionIfMissing(db, name);
+    }
+
+    private static void CreateCollectionIfMissing(LiteDatabase db, string name)
+    {
+        if (db.CollectionExists(name)) return;
+        // LiteDB has no "create collection": a document inserted and deleted in one transaction leaves it created and empty.
+        db.BeginTrans();
+        try
+        {
+            var collection = db.GetCollection(name);
+            collection.Insert(new BsonDocument { ["_id"] = "edge-create-collection" });
+            collection.Delete("edge-create-collection");
+            db.Commit();
+        }
+        catch
+        {
+            db.Rollback();
+            throw;
+        }
     }
 
     public static EdgeIndex Open(string directory, string keyFile, bool createKeyIfMissing = true) =>
@@ -460,6 +484,9 @@ public sealed partial class EdgeIndex : IDisposable
 
     /// <summary>fsyncs of the log file since the index was opened (for benchmarks: the cost of durability is in them).</summary>
     internal long LogFsyncCount => _store.LogStream.FsyncCount;
+
+    /// <summary>Times the log file was emptied (by a checkpoint) since the index was opened (for tests).</summary>
+    internal long LogEpoch => _store.LogStream.Epoch;
 
     public void Dispose() => _store.Dispose();
 }

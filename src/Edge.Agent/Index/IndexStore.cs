@@ -118,7 +118,8 @@ public sealed class IndexStore : IDisposable
             };
             var engine = new LiteEngine(settings);
             toDispose.Add(engine);
-            var database = new LiteDatabase(engine, mapper, disposeOnClose: true);
+            // One write at a time across collections: LiteDB 5.0.20 corrupts its shared header otherwise (SerialWriteEngine).
+            var database = new LiteDatabase(new SerialWriteEngine(engine, directory), mapper, disposeOnClose: true);
             toDispose.Add(database);
             if (!database.UtcDate)
             {

@@ -52,8 +52,12 @@ internal sealed class LiteDbInternals
 
     /// <summary>The engine behind a database created by the store.</summary>
     public static LiteEngine EngineOf(LiteDatabase database) =>
-        (LiteEngine)(typeof(LiteDatabase).GetField("_engine", Instance)?.GetValue(database)
-            ?? throw Missing("LiteDatabase._engine"));
+        (typeof(LiteDatabase).GetField("_engine", Instance)?.GetValue(database)
+            ?? throw Missing("LiteDatabase._engine")) switch
+        {
+            SerialWriteEngine serial => (LiteEngine)serial.Inner,
+            var engine => (LiteEngine)engine,
+        };
 
     /// <summary>Position of the last page LiteDB has queued for the log (-8192 when the log is empty).</summary>
     public long QueuedLogEnd(LiteEngine engine)
