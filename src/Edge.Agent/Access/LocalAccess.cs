@@ -48,7 +48,10 @@ public sealed record Caller(uint Uid, string User, string? SudoUser = null)
     public string Person => SudoUser ?? User;
 
     /// <summary>For audit records and messages: "alice", or "alice (sudo as edge)".</summary>
-    public string Describe => SudoUser is null || SudoUser == User ? User : $"{SudoUser} (sudo as {User})";
+    public string Describe => DescribeOf(User, SudoUser);
+
+    /// <summary>The one wording of a person for every audit record, whatever command writes it.</summary>
+    public static string DescribeOf(string user, string? sudoUser) => sudoUser is null || sudoUser == user ? user : $"{sudoUser} (sudo as {user})";
 
     /// <summary>The account the agent runs as (packaging/systemd/edge.service).</summary>
     public const string ServiceUser = "edge";

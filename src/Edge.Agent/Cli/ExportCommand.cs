@@ -361,7 +361,8 @@ public static class ExportCommand
         }
     }
 
-    private static string UserText(ManifestExporter user) => user.SudoUser is { } sudo ? $"{user.User} (sudo by {sudo})" : user.User;
+    // Worded as every other audit record words a person ("alice (sudo as edge)"), so audit list reads one way.
+    private static string UserText(ManifestExporter user) => Access.Caller.DescribeOf(user.User, user.SudoUser);
 
     private static string? Blank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
 }
