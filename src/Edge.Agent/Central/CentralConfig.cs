@@ -91,24 +91,12 @@ public static partial class CentralConfigLoader
 
     public static CentralSettings Load(string path)
     {
-        var fullPath = Path.GetFullPath(path);
-        string text;
-        try { text = File.ReadAllText(fullPath); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new ConfigException(fullPath, [$"cannot read the configuration file: {e.Message}"]);
-        }
-        return Parse(text, fullPath);
-    }
-
-    public static CentralSettings Parse(string json, string fullPath)
-    {
-        CentralConfig? config;
-        try { config = JsonSerializer.Deserialize<CentralConfig>(json, JsonOptions); }
-        catch (JsonException e) { throw new ConfigException(fullPath, [EdgeConfigLoader.Describe(e)]); }
-        if (config is null) throw new ConfigException(fullPath, ["the file is empty or `null`; expected a JSON object"]);
+        var (config, fullPath) = ConfigJson.Load<CentralConfig>(path, JsonOptions);
         return Validate(config, fullPath);
     }
+
+    public static CentralSettings Parse(string json, string fullPath) =>
+        Validate(ConfigJson.Parse<CentralConfig>(json, fullPath, JsonOptions), fullPath);
 
     private static CentralSettings Validate(CentralConfig c, string configPath)
     {

@@ -18,30 +18,12 @@ public static class EdgeConfigLoader
 
     public static EdgeSettings Load(string path)
     {
-        var fullPath = Path.GetFullPath(path);
-        string text;
-        try { text = File.ReadAllText(fullPath); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new ConfigException(fullPath, [$"cannot read the configuration file: {e.Message}"]);
-        }
-        return Parse(text, fullPath);
-    }
-
-    public static EdgeSettings Parse(string json, string fullPath)
-    {
-        EdgeConfig? config;
-        try
-        {
-            config = JsonSerializer.Deserialize<EdgeConfig>(json, JsonOptions);
-        }
-        catch (JsonException e)
-        {
-            throw new ConfigException(fullPath, [Describe(e)]);
-        }
-        if (config is null) throw new ConfigException(fullPath, ["the file is empty or `null`; expected a JSON object"]);
+        var (config, fullPath) = ConfigJson.Load<EdgeConfig>(path, JsonOptions);
         return EdgeConfigValidator.Validate(config, fullPath);
     }
+
+    public static EdgeSettings Parse(string json, string fullPath) =>
+        EdgeConfigValidator.Validate(ConfigJson.Parse<EdgeConfig>(json, fullPath, JsonOptions), fullPath);
 
     /// <summary>Turns System.Text.Json's message into "key: problem", with the key as a JSON path without the "$.".</summary>
     internal static string Describe(JsonException e)
