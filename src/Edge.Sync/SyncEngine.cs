@@ -58,6 +58,11 @@ public sealed class SyncEngine : IAsyncDisposable
     private DateTime? _connectedSince;
     private string? _lastError;
     private long _metadataPublished, _chunksPublished;
+    // Streams whose topic the broker refused (an ACL without the topic, e.g. a broker not updated for a new stream):
+    // set aside until the time given, so one refused stream does not hold back the others or the clips behind them.
+    private readonly Dictionary<string, DateTimeOffset> _streamRefusedUntil = [];
+    /// <summary>How long a stream the broker refused waits before it is tried again (and after every reconnect).</summary>
+    public static readonly TimeSpan RefusedStreamRetry = TimeSpan.FromMinutes(1);
     private int _reconnects;
     private CancellationTokenSource? _connection;
 
@@ -227,6 +232,7 @@ public sealed class SyncEngine : IAsyncDisposable
 
     private async Task PumpAsync(CancellationToken ct)
     {
+        _streamRefusedUntil.Clear(); // a new connection (perhaps to a broker with a new ACL) tries every stream again
         while (!ct.IsCancellationRequested)
         {
             bool worked = await DrainMetadataAsync(ct).ConfigureAwait(false);
@@ -247,6 +253,7 @@ public sealed class SyncEngine : IAsyncDisposable
         bool any = false;
         foreach (var stream in SyncStreams.All)
         {
+            if (_streamRefusedUntil.TryGetValue(stream, out var until) && _time.GetUtcNow() < until) continue;
             var topic = SyncTopics.Stream(_root, stream);
             while (true)
             {
@@ -270,6 +277,14 @@ public sealed class SyncEngine : IAsyncDisposable
                             .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build(), stall.Token)));
                     }
                     while (inFlight.Count > 0) acknowledged = await AwaitHeadAsync(inFlight, topic).ConfigureAwait(false);
+                }
+                catch (BrokerRefusedException)
+                {
+                    // Refused by the broker (logged with its reason code): kept in the outbox, tried again later.
+                    _streamRefusedUntil[stream] = _time.GetUtcNow() + RefusedStreamRetry;
+                    _logger.LogWarning("sync: {Stream} set aside for {Seconds} s after the broker's refusal; the other streams and clips go on (check the broker's ACL for {Topic})",
+                        stream, RefusedStreamRetry.TotalSeconds, topic);
+                    break;
                 }
                 finally
                 {

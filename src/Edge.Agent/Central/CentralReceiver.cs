@@ -187,6 +187,7 @@ public sealed class CentralReceiver : IAsyncDisposable
                 .WithTopicFilter("edge/v1/+/+/health", MqttQualityOfServiceLevel.AtLeastOnce)
                 .WithTopicFilter(Filter("events"), MqttQualityOfServiceLevel.AtLeastOnce)
                 .WithTopicFilter(Filter("segments"), MqttQualityOfServiceLevel.AtLeastOnce)
+                .WithTopicFilter(Filter("audit"), MqttQualityOfServiceLevel.AtLeastOnce)
                 .WithTopicFilter(Filter("clips/+/manifest"), MqttQualityOfServiceLevel.AtLeastOnce)
                 .WithTopicFilter(Filter("clips/+/chunk"), MqttQualityOfServiceLevel.AtLeastOnce)
                 .WithTopicFilter(Filter("cmd-reply/+"), MqttQualityOfServiceLevel.AtLeastOnce)
@@ -264,6 +265,7 @@ public sealed class CentralReceiver : IAsyncDisposable
                 case (5, "health"): OnHealth(site, device, Payloads.Object(payload)); break;
                 case (5, "events"): OnEvent(site, device, Payloads.Object(payload)); break;
                 case (5, "segments"): OnSegments(site, device, Payloads.Object(payload)); break;
+                case (5, "audit"): OnAudit(site, device, Payloads.Object(payload)); break;
                 case (7, "clips") when levels[6] == "manifest": await OnManifestAsync(site, device, ClipId(levels[5]), payload).ConfigureAwait(false); break;
                 case (7, "clips") when levels[6] == "chunk":
                     await OnChunkAsync(site, device, ClipId(levels[5]), e.ApplicationMessage.UserProperties?.Select(p => KeyValuePair.Create(p.Name, System.Text.Encoding.UTF8.GetString(p.ValueBuffer.Span))).ToList(), payload).ConfigureAwait(false);
@@ -398,6 +400,99 @@ public sealed class CentralReceiver : IAsyncDisposable
         foreach (var r in records) r.Id = $"{CentralStore.DeviceKey(site, device)}/{r.SegmentId}";
         var previous = _store.AcceptStreamMessage(site, device, "segments", id, () => { foreach (var r in records) _store.UpsertSegment(r); });
         NoteSequence(site, device, "segments", id, previous);
+    }
+
+    /// <summary>
+    /// Stores a batch of the box's audit records and checks the copy as far as it is contiguous: every hash recomputed
+    /// from the record's fields (Audit/AuditChain.cs), every record chained to the one before. The first break is kept
+    /// on the device and logged as an error; the records are kept either way, as the box sent them.
+    /// </summary>
+    private void OnAudit(string site, string device, JsonObject o)
+    {
+        var id = Payloads.StreamId(o, "audit");
+        var list = Payloads.Array(o, "records");
+        var records = new List<CentralAuditRecord>();
+        for (int i = 0; i < list.Count; i++)
+        {
+            var r = list[i] as JsonObject ?? throw new PayloadException($"records[{i}]: expected an object");
+            var p = $"records[{i}].";
+            var seq = Payloads.Long(r, "seq", p, min: 1);
+            records.Add(new CentralAuditRecord
+            {
+                Id = CentralStore.AuditKey(site, device, seq), SiteId = site, DeviceId = device, Seq = seq,
+                PrevHash = Hex64(r, "prevHash", p), Hash = Hex64(r, "hash", p), AtUtc = Payloads.Time(r, "at", p).UtcDateTime,
+                Action = Payloads.Text(r, "action", p), User = Payloads.OptionalText(r, "user", p) ?? "",
+                Detail = Payloads.OptionalText(r, "detail", p) ?? "", Purpose = Payloads.OptionalText(r, "purpose", p),
+                Recipient = Payloads.OptionalText(r, "recipient", p), ReceivedUtc = Now,
+            });
+        }
+        if (records.Count == 0) throw new PayloadException("records: expected at least one record");
+        for (int i = 1; i < records.Count; i++)
+            if (records[i].Seq != records[i - 1].Seq + 1)
+                throw new PayloadException($"records[{i}].seq: {records[i].Seq} does not follow {records[i - 1].Seq} (a batch is consecutive records)");
+
+        var rewritten = new List<(CentralAuditRecord Kept, CentralAuditRecord Sent)>();
+        var previous = _store.AcceptStreamMessage(site, device, "audit", id, () =>
+        {
+            foreach (var r in records)
+                if (_store.InsertAuditRecord(r) is { } kept && kept.Hash != r.Hash) rewritten.Add((kept, r));
+        });
+        NoteSequence(site, device, "audit", id, previous);
+        if (previous is null) return;
+        foreach (var (kept, sent) in rewritten)
+            _log.LogError("central: {Site}/{Device} sent audit seq {Seq} again with another hash ({Sent}, first {Kept}); the central keeps the first: the box's audit trail was rewritten",
+                site, device, kept.Seq, sent.Hash, kept.Hash);
+        // The box batches from its oldest record on: the first message's first record is where the copy starts.
+        if (id == 1) _store.UpdateDevice(site, device, d => d.AuditCopyStartSeq ??= records[0].Seq);
+        CheckAuditCopy(site, device);
+    }
+
+    private static string Hex64(JsonObject o, string key, string path)
+    {
+        var text = Payloads.Text(o, key, path);
+        if (text.Length != 64 || !text.All(char.IsAsciiHexDigitLower))
+            throw new PayloadException($"{path}{key}: expected 64 lowercase hex digits (a SHA-256)");
+        return text;
+    }
+
+    /// <summary>Walks the stored copy from where it was checked last, as far as records are there, stopping at the first break.</summary>
+    private void CheckAuditCopy(string site, string device)
+    {
+        string? problem = null;
+        long checkedThrough = 0;
+        _store.UpdateDevice(site, device, d =>
+        {
+            if (d.AuditCopyProblem is not null || d.AuditCopyStartSeq is not { } start) return;
+            long seq = Math.Max(d.AuditCopyVerifiedSeq, start - 1);
+            string? hash = d.AuditCopyVerifiedHash;
+            while (_store.GetAuditRecord(site, device, seq + 1) is { } r)
+            {
+                var record = new Edge.Agent.Index.AuditRecord
+                {
+                    Seq = r.Seq, PrevHash = r.PrevHash, Hash = r.Hash, AtUtc = r.AtUtc, Action = r.Action, User = r.User, Detail = r.Detail,
+                    Purpose = r.Purpose, Recipient = r.Recipient,
+                };
+                if (Edge.Agent.Audit.AuditChain.HashOf(record, r.PrevHash) != r.Hash)
+                    problem = $"seq {r.Seq} ({r.AtUtc:yyyy-MM-ddTHH:mm:ss.fffZ}, {r.Action}): its content does not match its hash";
+                else if (hash is null && r.Seq == 1 && r.PrevHash != Edge.Agent.Audit.AuditChain.GenesisHash)
+                    problem = "seq 1 does not chain to the start of a chain (its prevHash is not 64 zeros)";
+                else if (hash is not null && r.PrevHash != hash)
+                    problem = $"seq {r.Seq} ({r.AtUtc:yyyy-MM-ddTHH:mm:ss.fffZ}, {r.Action}) does not chain to seq {seq}: the box's trail was changed between them";
+                if (problem is not null)
+                {
+                    d.AuditCopyProblem = problem;
+                    break;
+                }
+                seq = r.Seq;
+                hash = r.Hash;
+            }
+            d.AuditCopyVerifiedSeq = seq;
+            d.AuditCopyVerifiedHash = hash;
+            checkedThrough = seq;
+        });
+        if (problem is not null)
+            _log.LogError("central: {Site}/{Device} audit copy: {Problem}; checked through seq {Seq}, checking stops here until a person looks",
+                site, device, problem, checkedThrough);
     }
 
     private void NoteSequence(string site, string device, string stream, long id, long? previous)

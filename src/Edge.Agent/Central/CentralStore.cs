@@ -25,6 +25,32 @@ public sealed class DeviceRecord
     public DateTime? AuditHeadUtc { get; set; }
     /// <summary>The device signing key (base64 SPKI) the box first reported; a different one later is logged, not taken.</summary>
     public string? DevicePublicKey { get; set; }
+    /// <summary>Where the central's copy of the box's audit chain starts: the first record of the box's first `audit` message.</summary>
+    public long? AuditCopyStartSeq { get; set; }
+    /// <summary>The copy is checked (each hash recomputed, each record chained to the one before) through this seq.</summary>
+    public long AuditCopyVerifiedSeq { get; set; }
+    public string? AuditCopyVerifiedHash { get; set; }
+    /// <summary>The first break found in the copy; checking stops there, and a person looks (docs/design/central.md).</summary>
+    public string? AuditCopyProblem { get; set; }
+}
+
+/// <summary>One record of a box's audit trail, as the box sent it (docs/protocol.md, `audit`).</summary>
+public sealed class CentralAuditRecord
+{
+    /// <summary>"{siteId}/{deviceId}/{seq}".</summary>
+    public string Id { get; set; } = "";
+    public string SiteId { get; set; } = "";
+    public string DeviceId { get; set; } = "";
+    public long Seq { get; set; }
+    public string PrevHash { get; set; } = "";
+    public string Hash { get; set; } = "";
+    public DateTime AtUtc { get; set; }
+    public string Action { get; set; } = "";
+    public string User { get; set; } = "";
+    public string Detail { get; set; } = "";
+    public string? Purpose { get; set; }
+    public string? Recipient { get; set; }
+    public DateTime ReceivedUtc { get; set; }
 }
 
 public sealed class StreamCursor
@@ -112,6 +138,7 @@ public sealed class CentralStore : IDisposable
     private readonly ILiteCollection<CentralSegmentRecord> _segments;
     private readonly ILiteCollection<ClipRecord> _clips;
     private readonly ILiteCollection<CommandReplyRecord> _replies;
+    private readonly ILiteCollection<CentralAuditRecord> _audit;
     // LiteDB's transactions belong to a thread; the receiver and the clip worker share the store, so one at a time.
     private readonly Lock _gate = new();
 
@@ -125,6 +152,7 @@ public sealed class CentralStore : IDisposable
         _segments = db.GetCollection<CentralSegmentRecord>("segments");
         _clips = db.GetCollection<ClipRecord>("clips");
         _replies = db.GetCollection<CommandReplyRecord>("replies");
+        _audit = db.GetCollection<CentralAuditRecord>("audit");
         _clips.EnsureIndex(c => c.State);
     }
 
@@ -218,6 +246,30 @@ public sealed class CentralStore : IDisposable
     }
 
     public void UpsertSegment(CentralSegmentRecord record) => _segments.Upsert(record);
+
+    public static string AuditKey(string siteId, string deviceId, long seq) => $"{DeviceKey(siteId, deviceId)}/{seq}";
+
+    /// <summary>
+    /// Inside AcceptStreamMessage's write: stores an audit record unless one with its seq is stored already; returns the
+    /// stored one then (the first copy is kept: a later record with the same seq and another hash is the box's trail
+    /// rewritten, which the caller reports).
+    /// </summary>
+    public CentralAuditRecord? InsertAuditRecord(CentralAuditRecord record)
+    {
+        if (_audit.FindById(record.Id) is { } existing) return existing;
+        _audit.Insert(record);
+        return null;
+    }
+
+    public CentralAuditRecord? GetAuditRecord(string siteId, string deviceId, long seq)
+    {
+        lock (_gate) return _audit.FindById(AuditKey(siteId, deviceId, seq));
+    }
+
+    public IReadOnlyList<CentralAuditRecord> AuditRecords(string siteId, string deviceId)
+    {
+        lock (_gate) return _audit.Find(a => a.SiteId == siteId && a.DeviceId == deviceId).OrderBy(a => a.Seq).ToList();
+    }
 
     public IReadOnlyList<CentralEventRecord> Events(string siteId, string deviceId)
     {

@@ -187,6 +187,12 @@ public static class DemoCommand
         var devices = central.Store.AllDevices();
         o.WriteLine($"  central    {c.Received} message(s) from {devices.Count} box(es), {c.Duplicates} duplicate(s) dropped, {c.MalformedTotal} malformed; " +
                     $"{devices.Sum(d => central.Store.Events(d.SiteId, d.DeviceId).Count)} event(s) stored");
+        foreach (var d in devices.Where(d => d.AuditCopyStartSeq is not null))
+        {
+            o.WriteLine($"  central    audit trail of {d.DeviceId}: {central.Store.AuditRecords(d.SiteId, d.DeviceId).Count} record(s) copied, " +
+                        (d.AuditCopyProblem is null ? $"hash chain checked through seq {d.AuditCopyVerifiedSeq}" : $"BROKEN: {d.AuditCopyProblem}"));
+            if (d.AuditCopyProblem is not null) problems.Add($"central: the audit trail copy of {d.DeviceId} is broken: {d.AuditCopyProblem}");
+        }
         foreach (var clip in clips)
         {
             var outputs = clip.State == Central.ClipStates.Done

@@ -7,6 +7,8 @@
 // An event and its outbox message are written in one LiteDB transaction and made durable together: after a power
 // cut either both are there or neither. Segment manifests are batched (a watermark `sync.manifested.segment` on the
 // segments' ids, advanced in the batch's own transaction), so a crash between sealing and batching loses nothing.
+// The audit trail goes the same way (`audit`, watermark `sync.audited.audit` on the audit records' ids): the central
+// keeps a copy of the chain off the box, so a stolen or wiped box does not take the record of who did what with it.
 using LiteDB;
 
 namespace Edge.Agent.Index;
@@ -62,10 +64,13 @@ public sealed partial class EdgeIndex
 {
     public const string SyncStreamEvents = "events";
     public const string SyncStreamSegments = "segments";
+    public const string SyncStreamAudit = "audit";
     private const string ManifestedSetting = "sync.manifested.segment";
+    private const string AuditedSetting = "sync.audited.audit";
 
     private readonly ILiteCollection<OutboxRecord> _outboxEvents;
     private readonly ILiteCollection<OutboxRecord> _outboxSegments;
+    private readonly ILiteCollection<OutboxRecord> _outboxAudit;
     private readonly ILiteCollection<ClipRecord> _clips;
     private readonly ILiteCollection<NonceRecord> _nonces;
     private readonly Lock _outboxGate = new();
@@ -74,6 +79,7 @@ public sealed partial class EdgeIndex
     private long _outboxMaxBytes;
     private TimeProvider _outboxTime = TimeProvider.System;
     private DateTime? _manifestsPendingSince;
+    private DateTime? _auditPendingSince;
 
     private sealed class StreamState
     {
@@ -99,6 +105,7 @@ public sealed partial class EdgeIndex
             {
                 [SyncStreamEvents] = LoadStream(SyncStreamEvents),
                 [SyncStreamSegments] = LoadStream(SyncStreamSegments),
+                [SyncStreamAudit] = LoadStream(SyncStreamAudit),
             };
             _outboxMaxBytes = maxBytes;
             _outboxTime = time;
@@ -110,7 +117,8 @@ public sealed partial class EdgeIndex
     {
         SyncStreamEvents => _outboxEvents,
         SyncStreamSegments => _outboxSegments,
-        _ => throw new ArgumentException($"unknown outbox stream '{stream}' (expected events or segments)", nameof(stream)),
+        SyncStreamAudit => _outboxAudit,
+        _ => throw new ArgumentException($"unknown outbox stream '{stream}' (expected events, segments or audit)", nameof(stream)),
     };
 
     private StreamState LoadStream(string stream)
@@ -197,25 +205,38 @@ public sealed partial class EdgeIndex
     /// Queues a `segments` message for segments indexed since the last batch, when there are
     /// <paramref name="maxBatch"/> of them or the first has waited <paramref name="maxWait"/>. True when a batch was queued.
     /// </summary>
-    public bool BatchSegmentManifests(Func<IReadOnlyList<SegmentRecord>, long, byte[]> message, int maxBatch, TimeSpan maxWait, DateTime nowUtc)
+    public bool BatchSegmentManifests(Func<IReadOnlyList<SegmentRecord>, long, byte[]> message, int maxBatch, TimeSpan maxWait, DateTime nowUtc) =>
+        BatchSince(_segments, s => s.Id, SyncStreamSegments, ManifestedSetting, ref _manifestsPendingSince, message, maxBatch, maxWait, nowUtc);
+
+    /// <summary>
+    /// Queues an `audit` message for the audit records appended since the last batch (in id order, which is seq order),
+    /// on the same terms as <see cref="BatchSegmentManifests"/>. True when a batch was queued.
+    /// </summary>
+    public bool BatchAuditRecords(Func<IReadOnlyList<AuditRecord>, long, byte[]> message, int maxBatch, TimeSpan maxWait, DateTime nowUtc) =>
+        BatchSince(_audit, r => r.Id, SyncStreamAudit, AuditedSetting, ref _auditPendingSince, message, maxBatch, maxWait, nowUtc);
+
+    // One batch of a collection's records after the watermark `setting` (on their _id), queued with the watermark's
+    // advance in one transaction: a crash before the commit re-batches the same records, after it never again.
+    private bool BatchSince<T>(ILiteCollection<T> source, Func<T, long> idOf, string stream, string setting, ref DateTime? pendingSince,
+        Func<IReadOnlyList<T>, long, byte[]> message, int maxBatch, TimeSpan maxWait, DateTime nowUtc)
     {
         if (_streams is null) return false;
         lock (_outboxGate)
         {
-            long last = long.TryParse(GetSetting(ManifestedSetting), out var l) ? l : 0;
-            var pending = _segments.Find(Query.GT("_id", last), 0, maxBatch).ToList(); // walks the primary key from `last`
-            if (pending.Count == 0) { _manifestsPendingSince = null; return false; }
-            _manifestsPendingSince ??= nowUtc;
-            if (pending.Count < maxBatch && nowUtc - _manifestsPendingSince < maxWait) return false;
-            var state = _streams[SyncStreamSegments];
+            long last = long.TryParse(GetSetting(setting), out var l) ? l : 0;
+            var pending = source.Find(Query.GT("_id", last), 0, maxBatch).ToList(); // walks the primary key from `last`
+            if (pending.Count == 0) { pendingSince = null; return false; }
+            pendingSince ??= nowUtc;
+            if (pending.Count < maxBatch && nowUtc - pendingSince < maxWait) return false;
+            var state = _streams[stream];
             var db = _store.Database;
             db.BeginTrans();
             byte[] payload;
             try
             {
                 payload = message(pending, state.Next);
-                _outboxSegments.Insert(new OutboxRecord { Id = state.Next, Payload = payload, QueuedUtc = nowUtc });
-                _settings.Upsert(new SettingRecord { Id = ManifestedSetting, Value = pending[^1].Id.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+                OutboxOf(stream).Insert(new OutboxRecord { Id = state.Next, Payload = payload, QueuedUtc = nowUtc });
+                _settings.Upsert(new SettingRecord { Id = setting, Value = idOf(pending[^1]).ToString(System.Globalization.CultureInfo.InvariantCulture) });
                 db.Commit();
             }
             catch
@@ -225,7 +246,7 @@ public sealed partial class EdgeIndex
             }
             state.Next++;
             state.Bytes += payload.Length;
-            _manifestsPendingSince = pending.Count == maxBatch ? nowUtc : null;
+            pendingSince = pending.Count == maxBatch ? nowUtc : null;
             TrimOutbox();
         }
         _store.WaitUntilDurable();
@@ -322,7 +343,7 @@ public sealed partial class EdgeIndex
     {
         long messages = 0, bytes = 0;
         var sentThrough = new Dictionary<string, long>();
-        foreach (var stream in new[] { SyncStreamEvents, SyncStreamSegments })
+        foreach (var stream in new[] { SyncStreamEvents, SyncStreamSegments, SyncStreamAudit })
         {
             long sent = long.TryParse(GetSetting($"sync.sent.{stream}"), out var s) ? s : 0;
             sentThrough[stream] = sent;

@@ -72,6 +72,7 @@ public sealed class IndexSyncBackend : ISyncBackend
     {
         var now = _time.GetUtcNow().UtcDateTime;
         while (_index.BatchSegmentManifests(SyncPayloads.Segments, ManifestBatch, ManifestWait, now)) { }
+        while (_index.BatchAuditRecords(SyncPayloads.Audit, ManifestBatch, ManifestWait, now)) { }
         OpenClips(now);
         if (now - _noncesPrunedAt > TimeSpan.FromMinutes(1))
         {
@@ -290,8 +291,8 @@ public sealed class IndexSyncBackend : ISyncBackend
     private CommandOutcome Resend(JsonElement args)
     {
         var stream = args.GetProperty("stream").GetString();
-        if (stream is not (SyncStreams.Events or SyncStreams.Segments))
-            return CommandOutcome.Failure(CommandErrors.Malformed, $"args.stream '{stream}' is not events or segments");
+        if (stream is not (SyncStreams.Events or SyncStreams.Segments or SyncStreams.Audit))
+            return CommandOutcome.Failure(CommandErrors.Malformed, $"args.stream '{stream}' is not events, segments or audit");
         var fromId = args.GetProperty("fromId").GetInt64();
         var refused = _index.ResendOutbox(stream, fromId);
         return refused is null ? CommandOutcome.Success(new { stream, fromId }) : CommandOutcome.Failure(CommandErrors.Failed, refused);

@@ -15,6 +15,10 @@ public static class SyncPayloads
         SyncStreams.Segments, segments.Select(s => new SegmentManifest(s.Id, s.Camera, s.StartUtc, s.EndUtc, s.DurationSeconds, s.Bytes,
             s.StoredBytes, s.StoredSha256, s.ClockTrusted, s.OwnerKeyId)).ToList()));
 
+    public static byte[] Audit(IReadOnlyList<AuditRecord> records, long id) => SyncJson.Serialize(new AuditMessage(SyncJson.Schema, id,
+        SyncStreams.Audit, records.Select(r => new AuditEntry(r.Seq, r.PrevHash ?? "", r.Hash ?? "", r.AtUtc, r.Action, r.User, r.Detail,
+            r.Purpose, r.Recipient)).ToList()));
+
     public static byte[] ClipManifest(string clipId, FlagRecord flag, IReadOnlyList<SegmentRecord> segments, int chunkBytes) =>
         SyncJson.Serialize(new ClipManifest(SyncJson.Schema, clipId, flag.Id, flag.Reason, flag.FromUtc, flag.ToUtc, flag.Cameras, chunkBytes,
             segments.Select(s => new ClipSegment(s.Id, s.Camera, s.StartUtc, s.EndUtc, s.Container, s.StoredBytes, s.StoredSha256,

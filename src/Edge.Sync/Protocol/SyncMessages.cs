@@ -43,7 +43,8 @@ public static class SyncStreams
 {
     public const string Events = "events";
     public const string Segments = "segments";
-    public static readonly IReadOnlyList<string> All = [Events, Segments];
+    public const string Audit = "audit";
+    public static readonly IReadOnlyList<string> All = [Events, Segments, Audit];
 }
 
 public sealed record AuditHead(long Seq, string Hash);
@@ -89,6 +90,15 @@ public sealed record SegmentManifest(long Id, string Camera, DateTime Start, Dat
     long StoredBytes, string StoredSha256, bool ClockTrusted, string? OwnerKeyId);
 
 public sealed record SegmentsMessage(int Schema, long Id, string Stream, IReadOnlyList<SegmentManifest> Segments);
+
+/// <summary>
+/// One record of the box's hash-chained audit trail, with every field its hash covers (docs/design/audit.md, "The
+/// encoding"), so the central can recompute each hash and check that each record chains to the one before it.
+/// </summary>
+public sealed record AuditEntry(long Seq, string PrevHash, string Hash, DateTime At, string Action, string User, string Detail,
+    string? Purpose, string? Recipient);
+
+public sealed record AuditMessage(int Schema, long Id, string Stream, IReadOnlyList<AuditEntry> Records);
 
 /// <param name="RelativePath">The segment's path below its volume, with '/': the sealed file's key wrap is bound to it, so the central needs it to open the segment.</param>
 public sealed record ClipSegment(long Id, string Camera, DateTime Start, DateTime End, string Container, long StoredBytes,

@@ -4,7 +4,11 @@ using Edge.Sync.Protocol;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Edge.Agent.Audit;
 using Edge.Agent.Central;
+using Edge.Agent.Sync;
+using AuditRecord = Edge.Agent.Index.AuditRecord;
+using ClipStates = Edge.Agent.Central.ClipStates;
 using Edge.Sync;
 using Edge.Tests.Fixtures;
 using Edge.Tests.Support;
@@ -244,6 +248,8 @@ public sealed class CentralReceiver_Tests(RecordedFootage footage, ITestOutputHe
             ("events", Bytes("{\"schema\":1,\"id\":3,\"stream\":\"events\",\"event\":{\"id\":1}}"), "events"),
             ("segments", Bytes("{\"schema\":1,\"id\":1,\"stream\":\"segments\",\"segments\":[{\"id\":1}]}"), "segments"),
             ("segments", Bytes("{}"), "segments"),
+            ("audit", Bytes("{\"schema\":1,\"id\":1,\"stream\":\"audit\",\"records\":[]}"), "audit"),
+            ("audit", Bytes("{\"schema\":1,\"id\":1,\"stream\":\"audit\",\"records\":[{\"seq\":1,\"prevHash\":\"00\",\"hash\":\"00\",\"at\":\"2026-11-23T01:00:00.000Z\",\"action\":\"x\"}]}"), "audit"),
             ("clips/m-1/manifest", Bytes("{\"schema\":1}"), "manifest"),
             ("clips/m-1/manifest", JsonSerializer.SerializeToUtf8Bytes(With(manifest, m => m["clipId"] = "other")), "manifest"),
             ("clips/m-1/manifest", JsonSerializer.SerializeToUtf8Bytes(With(manifest, m => m["segments"]![0]!["chunks"] = 1)), "manifest"),
@@ -274,6 +280,67 @@ public sealed class CentralReceiver_Tests(RecordedFootage footage, ITestOutputHe
         await TestSite.WaitUntilAsync(() => central.Store.Events(BoxPublisher.SiteId, BoxPublisher.DeviceId).Count == 1, Patience, "the good event");
         Assert.True(receiver.IsConnected);
         Assert.Null(central.Store.GetClip(BoxPublisher.SiteId, BoxPublisher.DeviceId, "m-1"));
+    }
+
+    /// <summary>A chain as the box's index builds it (Audit/AuditChain.cs), seq 1 to <paramref name="count"/>.</summary>
+    private static List<AuditRecord> AuditChainOf(int count)
+    {
+        var records = new List<AuditRecord>();
+        string prev = AuditChain.GenesisHash;
+        for (int seq = 1; seq <= count; seq++)
+        {
+            var r = new AuditRecord
+            {
+                Id = seq, Seq = seq, PrevHash = prev, AtUtc = new DateTime(2026, 11, 23, 1, 0, seq, DateTimeKind.Utc), Action = seq == 3 ? "export" : "flag",
+                User = "alice (sudo as edge)", Detail = $"record {seq}", Purpose = seq == 3 ? "investigation" : null, Recipient = seq == 3 ? "Marunouchi police station" : null,
+            };
+            r.Hash = AuditChain.HashOf(r, prev);
+            prev = r.Hash;
+            records.Add(r);
+        }
+        return records;
+    }
+
+    [Fact]
+    public async Task The_audit_trail_copy_is_checked_record_by_record_even_when_its_batches_arrive_out_of_order_and_a_changed_record_is_named()
+    {
+        await using var broker = await MosquittoBroker.StartAsync();
+        await using var central = new CentralUnderTest(output, broker.Url, footage.OwnerKeyPath);
+        await central.StartAsync();
+        await using var box = await BoxPublisher.ConnectAsync(broker.Url, central.CommandPublicKeyPath);
+        string site = BoxPublisher.SiteId, device = BoxPublisher.DeviceId;
+        var chain = AuditChainOf(9);
+
+        // The second batch first: nothing can be checked before the copy's start (the first message) is there.
+        await box.PublishAsync("audit", SyncPayloads.Audit(chain.GetRange(3, 3), 2));
+        await TestSite.WaitUntilAsync(() => central.Store.AuditRecords(site, device).Count == 3, Patience, "the second batch stored");
+        Assert.Equal(0, central.Store.GetDevice(site, device)?.AuditCopyVerifiedSeq ?? 0);
+        await box.PublishAsync("audit", SyncPayloads.Audit(chain.GetRange(0, 3), 1));
+        await TestSite.WaitUntilAsync(() => central.Store.GetDevice(site, device)?.AuditCopyVerifiedSeq == 6, Patience, "the copy checked through seq 6");
+        var export = central.Store.GetAuditRecord(site, device, 3)!;
+        Assert.Equal(("export", "investigation", "Marunouchi police station"), (export.Action, export.Purpose, export.Recipient));
+
+        // Seq 8 changed on the box after it was hashed (its hash left as it was): the copy names it and stops there.
+        var changed = chain.GetRange(6, 3).Select(r => new AuditRecord
+        {
+            Id = r.Id, Seq = r.Seq, PrevHash = r.PrevHash, Hash = r.Hash, AtUtc = r.AtUtc, Action = r.Action, User = r.User,
+            Detail = r.Seq == 8 ? "nothing happened" : r.Detail,
+        }).ToList();
+        await box.PublishAsync("audit", SyncPayloads.Audit(changed, 3));
+        await TestSite.WaitUntilAsync(() => central.Store.GetDevice(site, device)?.AuditCopyProblem is not null, Patience, "the break found");
+        var state = central.Store.GetDevice(site, device)!;
+        Assert.Equal(7, state.AuditCopyVerifiedSeq);
+        Assert.StartsWith("seq 8 ", state.AuditCopyProblem);
+        Assert.Contains("does not match its hash", state.AuditCopyProblem);
+
+        // A record sent again under a seq the central holds, with another hash (a rewritten trail), does not replace the first copy.
+        var rewritten = chain[1];
+        var forged = new AuditRecord { Id = 2, Seq = 2, PrevHash = rewritten.PrevHash, AtUtc = rewritten.AtUtc, Action = "flag", User = "mallory", Detail = "record 2" };
+        forged.Hash = AuditChain.HashOf(forged, rewritten.PrevHash!);
+        await box.PublishAsync("audit", SyncPayloads.Audit([forged], 4));
+        await TestSite.WaitUntilAsync(() => central.Store.HighestId(site, device, "audit") == 4, Patience, "the fourth audit message");
+        Assert.Equal(rewritten.Hash, central.Store.GetAuditRecord(site, device, 2)!.Hash);
+        Assert.Equal(0, central.Receiver!.Counters.MalformedTotal);
     }
 
     private static JsonObject With(JsonObject o, Action<JsonObject> change)

@@ -159,6 +159,9 @@ public class SyncLoop_Tests(ITestOutputHelper output)
             "both flags synced after the central's clip-ack, and the outbox drained");
         var boxHead = index.AuditHead();
         await TestSite.WaitUntilAsync(() => central.Store.GetDevice(Site, Device)?.AuditHeadSeq >= 1, Patience, "the central to hold the box's audit head");
+        // The audit trail leaves the box too: the central's copy is checked (hashes recomputed, links followed) from seq 1.
+        await TestSite.WaitUntilAsync(() => central.Store.GetDevice(Site, Device)?.AuditCopyVerifiedSeq >= boxHead.Seq, Patience,
+            $"the central's copy of the audit trail checked through seq {boxHead.Seq}");
         var receiver = central.Receiver!;
         await site.StopAsync();
 
@@ -203,5 +206,13 @@ public class SyncLoop_Tests(ITestOutputHelper output)
         Assert.Equal(devicePublicKey, device.DevicePublicKey);
         Assert.InRange(device.AuditHeadSeq!.Value, 1, reopened.AuditHead().Seq);
         if (device.AuditHeadSeq == boxHead.Seq) Assert.Equal(boxHead.Hash, device.AuditHeadHash);
+        Assert.Null(device.AuditCopyProblem);
+        Assert.Equal(1, device.AuditCopyStartSeq);
+        var copy = central.Store.AuditRecords(Site, Device).ToDictionary(r => r.Seq);
+        foreach (var record in reopened.QueryAudit().Where(r => r.Seq <= device.AuditCopyVerifiedSeq))
+        {
+            Assert.True(copy.TryGetValue(record.Seq, out var copied), $"audit seq {record.Seq} ({record.Action}) is not in the central's copy");
+            Assert.Equal((record.Hash, record.Action, record.User ?? "", record.Detail ?? ""), (copied.Hash, copied.Action, copied.User, copied.Detail));
+        }
     }
 }

@@ -70,7 +70,7 @@ public sealed class MakeCerts_Tests : IDisposable
             "user desk", "topic read edge/v1/+/+/status", "topic read edge/v1/+/+/health",
             "user room-1",
             "topic write edge/v1/tokyo/room-1/status", "topic write edge/v1/tokyo/room-1/health", "topic write edge/v1/tokyo/room-1/events",
-            "topic write edge/v1/tokyo/room-1/segments", "topic write edge/v1/tokyo/room-1/clips/#", "topic write edge/v1/tokyo/room-1/cmd-reply/#",
+            "topic write edge/v1/tokyo/room-1/segments", "topic write edge/v1/tokyo/room-1/audit", "topic write edge/v1/tokyo/room-1/clips/#", "topic write edge/v1/tokyo/room-1/cmd-reply/#",
             "topic read edge/v1/tokyo/room-1/cmd/#",
         ], lines);
         Assert.Equal(2, duplicate.ExitCode);

@@ -200,4 +200,38 @@ public class SyncRefusal_Tests(ITestOutputHelper output)
         await site.StopAsync();
         Directory.Delete(aclDirectory, recursive: true);
     }
+
+    [Fact]
+    public async Task A_stream_the_brokers_ACL_refuses_waits_in_the_outbox_while_the_other_streams_go_on()
+    {
+        var aclDirectory = Directory.CreateTempSubdirectory("edge-acl-").FullName;
+        var acl = Path.Combine(aclDirectory, "acl");
+        // A broker whose ACL predates the `audit` stream: every other topic of the box is allowed.
+        File.WriteAllLines(acl, [
+            .. new[] { "status", "health", "events", "segments", "clips/#", "cmd-reply/#" }.Select(t => $"topic readwrite {SyncSupport.Root}/{t}"),
+            $"topic read {SyncSupport.Root}/cmd/#",
+        ]);
+        File.SetUnixFileMode(aclDirectory, (UnixFileMode)0b111_101_101);
+        File.SetUnixFileMode(acl, (UnixFileMode)0b110_100_100);
+        await using var broker = await MosquittoBroker.StartAsync([$"acl_file {acl}"]);
+        using var signer = new CentralSigner();
+        var capture = new CapturingOutput(output);
+        await using var site = new TestSite(capture, (config, root) => SyncSupport.Configure(config, root, broker.Url, signer),
+            TestSite.TestPatternCamera("cam1", segmentSeconds: 1));
+        await site.StartAsync();
+        // An operator's action on the box: one audit record to sync (the in-process host writes none at start).
+        site.Index!.Audit(new AuditRecord { AtUtc = DateTime.UtcNow, Action = "flag", User = "alice", Detail = "a manual hold" });
+
+        await TestSite.WaitUntilAsync(() => capture.Lines.Any(l => l.Contains("reason 135") && l.Contains("/audit")), TimeSpan.FromSeconds(90), "the audit stream refused with reason 135");
+        long segmentsSentAtRefusal = site.Index!.OutboxDepth().SentThrough[EdgeIndex.SyncStreamSegments];
+        // Segment batches keep going after the refusal (one at most every 10 s), and the refused stream stays queued, unsent.
+        await TestSite.WaitUntilAsync(() => site.Index.OutboxDepth().SentThrough[EdgeIndex.SyncStreamSegments] > segmentsSentAtRefusal,
+            TimeSpan.FromSeconds(60), "a segments batch sent after the audit stream was refused");
+        Assert.Equal(0, site.Index.OutboxDepth().SentThrough[EdgeIndex.SyncStreamAudit]);
+        Assert.Contains(capture.Lines, l => l.Contains("audit set aside"));
+        // Set aside, not a broken connection: the engine did not drop and re-make its connection over it.
+        Assert.Single(capture.Lines, l => l.Contains("sync: connected to"));
+        await site.StopAsync();
+        Directory.Delete(aclDirectory, recursive: true);
+    }
 }
