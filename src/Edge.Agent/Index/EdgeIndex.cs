@@ -51,7 +51,7 @@ public sealed partial class EdgeIndex : IDisposable
         // Every collection exists before any other thread uses the index: LiteDB 5.0.20 lets a query read a collection
         // that another thread is creating through a header that is ahead of its snapshot, and fails with "page type
         // must be collection page" (upstream #2792). Creating them all here, alone, closes that window.
-        foreach (var name in new[] { "segments", "events", "audit", "settings", "flags", "outbox_events", "outbox_segments", "outbox_audit", "sync_clips", "sync_nonces" })
+        foreach (var name in new[] { "segments", "events", "audit", "settings", "flags", "purged_days", "outbox_events", "outbox_segments", "outbox_audit", "sync_clips", "sync_nonces" })
             CreateCollectionIfMissing(db, name);
     }
 

@@ -111,7 +111,7 @@ public sealed class IndexConcurrency_Tests : IDisposable
         using (EdgeIndex.Open(_scratch.IndexDirectory, _scratch.KeyPath)) { }
         using var store = _scratch.Open();
         Assert.Equal(
-            ["audit", "events", "flags", "outbox_events", "outbox_segments", "segments", "settings", "sync_clips", "sync_nonces"],
+            ["audit", "events", "flags", "outbox_audit", "outbox_events", "outbox_segments", "purged_days", "segments", "settings", "sync_clips", "sync_nonces"],
             store.Database.GetCollectionNames().Order(StringComparer.Ordinal));
         // The documents that created them are gone.
         Assert.All(store.Database.GetCollectionNames(), name => Assert.Equal(0, store.Database.GetCollection(name).Count()));
