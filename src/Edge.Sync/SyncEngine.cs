@@ -366,7 +366,6 @@ public sealed class SyncEngine : IAsyncDisposable
     {
         Exception? failure = null;
         Microsoft.Win32.SafeHandles.SafeFileHandle? handle = null;
-        var hash = new byte[SHA256.HashSizeInBytes];
         try
         {
             int segment = clip.SegmentIndex, chunk = clip.NextChunk;
@@ -380,7 +379,6 @@ public sealed class SyncEngine : IAsyncDisposable
                 var length = (int)Math.Min(clip.ChunkBytes, file.StoredBytes - offset);
                 var buffer = buffers.Take();
                 ReadChunk(handle, file, buffer.AsSpan(0, length), offset);
-                SHA256.HashData(buffer.AsSpan(0, length), hash);
                 var message = new MqttApplicationMessageBuilder()
                     .WithTopic(topic)
                     .WithPayload(new ArraySegment<byte>(buffer, 0, length))
@@ -391,7 +389,7 @@ public sealed class SyncEngine : IAsyncDisposable
                     .WithUserProperty(ChunkProperties.Chunk, Utf8(chunk.ToString(System.Globalization.CultureInfo.InvariantCulture)))
                     .WithUserProperty(ChunkProperties.Chunks, Utf8(file.Chunks.ToString(System.Globalization.CultureInfo.InvariantCulture)))
                     .WithUserProperty(ChunkProperties.Offset, Utf8(offset.ToString(System.Globalization.CultureInfo.InvariantCulture)))
-                    .WithUserProperty(ChunkProperties.Sha256, Utf8(Convert.ToHexStringLower(hash)))
+                    .WithUserProperty(ChunkProperties.Crc32C, ChunkChecksum.Crc32CUtf8(buffer.AsSpan(0, length)))
                     .Build();
                 await output.WriteAsync(new PreparedChunk(segment, chunk, buffer, message, length), ct).ConfigureAwait(false);
                 chunk++;

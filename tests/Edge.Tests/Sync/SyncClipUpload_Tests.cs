@@ -72,6 +72,36 @@ public class SyncClipUpload_Tests
         }
     }
 
+    [Fact]
+    public void The_chunk_checksum_is_CRC_32C_written_as_8_lowercase_hex_digits_and_matches_a_bitwise_reference_at_every_length()
+    {
+        // The catalogue's check value (CRC-32C of "123456789" is 0xE3069283), so a central built on any CRC-32C library
+        // reads the same text.
+        Assert.Equal("e3069283", Edge.Sync.Protocol.ChunkChecksum.Crc32C("123456789"u8));
+        Assert.Equal("00000000", Edge.Sync.Protocol.ChunkChecksum.Crc32C([]));
+        // Lengths around the 8-byte steps and a chunk with a tail, against the definition bit by bit.
+        foreach (var length in new[] { 1, 7, 8, 9, 15, 16, 17, 100, 65536, 65536 + 5 })
+        {
+            var payload = RandomNumberGenerator.GetBytes(length);
+            var text = Edge.Sync.Protocol.ChunkChecksum.Crc32C(payload);
+            Assert.Equal(BitwiseCrc32C(payload).ToString("x8"), text);
+            Assert.Equal(text, System.Text.Encoding.UTF8.GetString(Edge.Sync.Protocol.ChunkChecksum.Crc32CUtf8(payload)));
+            payload[length / 2] ^= 1;
+            Assert.NotEqual(text, Edge.Sync.Protocol.ChunkChecksum.Crc32C(payload));
+        }
+    }
+
+    private static uint BitwiseCrc32C(ReadOnlySpan<byte> data)
+    {
+        uint crc = 0xFFFFFFFF;
+        foreach (var b in data)
+        {
+            crc ^= b;
+            for (int k = 0; k < 8; k++) crc = (crc & 1) != 0 ? (crc >> 1) ^ 0x82F63B78 : crc >> 1;
+        }
+        return ~crc;
+    }
+
     private static EdgeSettings Site(string root, Uri broker, int chunkBytes)
     {
         OwnerKeys.CreatePair(Path.Combine(root, "owner"), passphrase: null);
