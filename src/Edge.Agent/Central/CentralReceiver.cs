@@ -606,10 +606,15 @@ public sealed class CentralReceiver : IAsyncDisposable
                 throw new PayloadException($"chunk {header.Chunk}/{header.Chunks} at offset {header.Offset}, {payload.Length} bytes, does not fit segment {segment.Id} " +
                                            $"({segment.Chunks} chunks of {manifest.ChunkBytes} bytes, {segment.StoredBytes} bytes)");
         }
-        var sha = Convert.ToHexStringLower(SHA256.HashData(payload));
-        if (sha != header.Sha256)
+        // Each checksum the chunk carries must match (a box sends crc32c; older boxes sent sha256). Either only finds
+        // damage in transit early; the segment's storedSha256 is checked after reassembly whichever came.
+        string? problem = null;
+        if (header.Crc32C is { } crc32c && ChunkChecksum.Crc32C(payload) is var crc && crc != crc32c)
+            problem = $"chunk {header.Chunk} of segment {header.Segment} has CRC-32C {crc}; its crc32c property says {crc32c}";
+        else if (header.Sha256 is { } sha256 && Convert.ToHexStringLower(SHA256.HashData(payload)) is var sha && sha != sha256)
+            problem = $"chunk {header.Chunk} of segment {header.Segment} has SHA-256 {sha}; its sha256 property says {sha256}";
+        if (problem is not null)
         {
-            var problem = $"chunk {header.Chunk} of segment {header.Segment} has SHA-256 {sha}; its sha256 property says {header.Sha256}";
             _log.LogWarning("central: clip {Site}/{Device}/{Clip}: {Problem}", site, device, clipId, problem);
             var record = clip ?? _store.UpdateClip(site, device, clipId, Now, _ => { });
             if (manifest is null) _store.UpdateClip(site, device, clipId, Now, c => c.Detail = "pending failure: " + problem);

@@ -17,7 +17,8 @@ public sealed record ClipSegment(long Id, string Camera, DateTimeOffset Start, D
 public sealed record ClipManifest(string ClipId, long? FlagId, string Reason, DateTimeOffset From, DateTimeOffset To,
     IReadOnlyList<string> Cameras, int ChunkBytes, IReadOnlyList<ClipSegment> Segments);
 
-public sealed record ChunkHeader(long Segment, int Chunk, int Chunks, long Offset, string Sha256);
+/// <summary>A chunk's description; at least one of its checksums is present (crc32c from current boxes, sha256 from older ones).</summary>
+public sealed record ChunkHeader(long Segment, int Chunk, int Chunks, long Offset, string? Crc32C, string? Sha256);
 
 public static partial class Payloads
 {
@@ -31,6 +32,9 @@ public static partial class Payloads
 
     [GeneratedRegex("^[0-9a-f]{64}$")]
     private static partial Regex Sha256Pattern();
+
+    [GeneratedRegex("^[0-9a-f]{8}$")]
+    private static partial Regex Crc32CPattern();
 
     /// <summary>Parses a JSON object payload and checks its schema.</summary>
     public static JsonObject Object(ReadOnlySpan<byte> payload)
@@ -145,10 +149,13 @@ public static partial class Payloads
         }
         if (Prop("schema") != Schema.ToString(CultureInfo.InvariantCulture))
             throw new PayloadException($"user property 'schema': '{Prop("schema")}' is not known here (this central reads schema {Schema})");
+        string? Optional(string name) => properties?.FirstOrDefault(p => p.Key == name).Value;
         var header = new ChunkHeader(Number("segment", 1), (int)Math.Min(Number("chunk", 0), int.MaxValue), (int)Math.Min(Number("chunks", 1), int.MaxValue),
-            Number("offset", 0), Prop("sha256"));
+            Number("offset", 0), Optional("crc32c"), Optional("sha256"));
         if (header.Chunk >= header.Chunks) throw new PayloadException($"user property 'chunk': {header.Chunk} is not below chunks {header.Chunks}");
-        if (!Sha256Pattern().IsMatch(header.Sha256)) throw new PayloadException("user property 'sha256': expected 64 lowercase hex digits");
+        if (header.Crc32C is null && header.Sha256 is null) throw new PayloadException("user property 'crc32c' (or 'sha256' from older boxes): one is required");
+        if (header.Crc32C is { } c && !Crc32CPattern().IsMatch(c)) throw new PayloadException("user property 'crc32c': expected 8 lowercase hex digits");
+        if (header.Sha256 is { } h && !Sha256Pattern().IsMatch(h)) throw new PayloadException("user property 'sha256': expected 64 lowercase hex digits");
         if (payloadLength == 0) throw new PayloadException("payload: a chunk is never empty");
         return header;
     }

@@ -179,36 +179,48 @@ public sealed class CentralReceiver_Tests(RecordedFootage footage, ITestOutputHe
         await Assert.ThrowsAsync<TimeoutException>(() => box.NextCommandAsync("resend", TimeSpan.FromSeconds(1)));
     }
 
-    [Fact]
-    public async Task A_changed_chunk_byte_is_refused_with_verified_false_and_no_mp4_and_the_clip_sent_again_verifies()
+    [Theory]
+    [InlineData(ChunkChecksums.Crc32C)] // what the box sends
+    [InlineData(ChunkChecksums.Sha256)] // what older boxes sent
+    [InlineData(ChunkChecksums.Both)]
+    public async Task A_changed_chunk_byte_is_caught_by_the_chunk_checksum_refused_with_verified_false_and_the_clip_sent_again_verifies(ChunkChecksums checksums)
     {
         await using var broker = await MosquittoBroker.StartAsync();
         await using var central = new CentralUnderTest(output, broker.Url, footage.OwnerKeyPath);
         await central.StartAsync();
         await using var box = await BoxPublisher.ConnectAsync(broker.Url, central.CommandPublicKeyPath);
+        var (from, to, segments) = Window();
 
-        // In transit: the chunk's bytes changed after the box hashed them (its sha256 property no longer matches).
-        await PublishClipAsync(box, "bad-1", chunk => chunk is { Index: 2 } ? Flip(chunk.Bytes, 100) : null);
+        // In transit: the chunk's bytes changed after the box described them, so its checksum property no longer matches.
+        await box.PublishJsonAsync("clips/bad-1/manifest", BoxPublisher.Manifest("bad-1", from, to, segments, ChunkBytes));
+        foreach (var chunk in segments.SelectMany(s => BoxPublisher.ChunksOf(s, ChunkBytes)))
+            await box.PublishChunkAsync("bad-1", chunk, chunk is { Index: 2 } ? Flip(chunk.Bytes, 100) : null, checksums);
         var refused = await box.NextCommandAsync("clip-ack", Patience);
         Assert.False(refused.Args["verified"]!.GetValue<bool>());
         Assert.False(Directory.Exists(central.ClipDirectory("bad-1")));
         Assert.False(Directory.Exists(central.ClipDirectory("bad-1") + ".partial"));
+        // Refused at the chunk (which one, and by which checksum), not only when the whole segment was hashed.
+        var detail = central.Store.GetClip(BoxPublisher.SiteId, BoxPublisher.DeviceId, "bad-1")!.Detail!;
+        Assert.Contains($"chunk 2 of segment {segments[0].Id}", detail);
+        Assert.Contains(checksums == ChunkChecksums.Sha256 ? "its sha256 property says" : "its crc32c property says", detail);
 
-        // On the box: the sealed file's bytes changed before hashing, so only the whole segment's storedSha256 catches it.
-        var (from, to, segments) = Window();
+        // On the box: the sealed file's bytes changed before the chunk was described, so every chunk checksum matches
+        // (as it would for damage that happened to keep the checksum); only the whole segment's storedSha256 catches it.
         await box.PublishJsonAsync("clips/bad-2/manifest", BoxPublisher.Manifest("bad-2", from, to, segments, ChunkBytes));
         foreach (var chunk in segments.SelectMany(s => BoxPublisher.ChunksOf(s, ChunkBytes)))
         {
-            var bytes = chunk.Index == 1 && chunk.Segment == segments[1].Id ? Flip(chunk.Bytes, 7) : chunk.Bytes;
-            await box.PublishChunkAsync("bad-2", chunk with { Bytes = bytes, Sha256 = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes)) });
+            var changed = chunk.Index == 1 && chunk.Segment == segments[1].Id ? chunk with { Bytes = Flip(chunk.Bytes, 7) } : chunk;
+            await box.PublishChunkAsync("bad-2", changed, checksums: checksums);
         }
         var refused2 = await box.NextCommandAsync("clip-ack", Patience, b => b.Args["clipId"]!.GetValue<string>() == "bad-2");
         Assert.False(refused2.Args["verified"]!.GetValue<bool>());
         Assert.False(Directory.Exists(central.ClipDirectory("bad-2")));
+        Assert.Contains($"segment {segments[1].Id}: reassembled SHA-256", central.Store.GetClip(BoxPublisher.SiteId, BoxPublisher.DeviceId, "bad-2")!.Detail);
         Assert.Contains("storedSha256", central.Store.GetClip(BoxPublisher.SiteId, BoxPublisher.DeviceId, "bad-2")!.Detail);
 
         // verified:false makes the box send the clip again from chunk 0: this time intact.
-        await PublishClipAsync(box, "bad-1");
+        await box.PublishJsonAsync("clips/bad-1/manifest", BoxPublisher.Manifest("bad-1", from, to, segments, ChunkBytes));
+        foreach (var chunk in segments.SelectMany(s => BoxPublisher.ChunksOf(s, ChunkBytes))) await box.PublishChunkAsync("bad-1", chunk, checksums: checksums);
         var accepted = await box.NextCommandAsync("clip-ack", Patience, b => b.Args["clipId"]!.GetValue<string>() == "bad-1");
         Assert.True(accepted.Args["verified"]!.GetValue<bool>());
         Assert.True(File.Exists(Path.Combine(central.ClipDirectory("bad-1"), $"{RecordedFootage.Camera}.mp4")));
@@ -263,9 +275,13 @@ public sealed class CentralReceiver_Tests(RecordedFootage footage, ITestOutputHe
         // A chunk whose properties are wrong, and a clip id with a character the protocol does not allow.
         await box.PublishAsync("clips/m-1/chunk", chunk.Bytes, [("schema", "1"), ("segment", "x"), ("chunk", "0"), ("chunks", "1"), ("offset", "0"), ("sha256", chunk.Sha256)]);
         await box.PublishAsync("clips/m.1/manifest", JsonSerializer.SerializeToUtf8Bytes(manifest));
+        // A chunk with no checksum at all, and one whose crc32c is not 8 lowercase hex digits.
+        var described = new[] { ("schema", "1"), ("segment", chunk.Segment.ToString()), ("chunk", "0"), ("chunks", chunk.Count.ToString()), ("offset", "0") };
+        await box.PublishAsync("clips/m-1/chunk", chunk.Bytes, described);
+        await box.PublishAsync("clips/m-1/chunk", chunk.Bytes, [.. described, ("crc32c", "E3069283")]);
 
         var receiver = central.Receiver!;
-        int expected = cases.Length + 2;
+        int expected = cases.Length + 4;
         await TestSite.WaitUntilAsync(() => receiver.Counters.MalformedTotal >= expected, Patience, $"{expected} malformed messages to be counted");
         foreach (var kind in cases.Select(c => c.Kind).Distinct())
             Assert.True(receiver.Counters.Malformed.GetValueOrDefault(kind) > 0, $"no malformed {kind} counted");

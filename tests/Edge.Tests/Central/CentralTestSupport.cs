@@ -54,7 +54,15 @@ public sealed class RecordedFootage : IAsyncLifetime
 }
 
 /// <summary>A chunk as the box publishes it: the bytes of its sealed file and the user properties describing them.</summary>
-public sealed record TestChunk(long Segment, int Index, int Count, long Offset, byte[] Bytes, string Sha256);
+/// <summary>A chunk as a box would describe it: its checksums are computed from <see cref="Bytes"/> (so `with { Bytes = … }` is a box that hashed changed bytes).</summary>
+public sealed record TestChunk(long Segment, int Index, int Count, long Offset, byte[] Bytes)
+{
+    public string Sha256 => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Bytes));
+    public string Crc32C => Edge.Sync.Protocol.ChunkChecksum.Crc32C(Bytes);
+}
+
+/// <summary>Which checksum property a chunk carries: crc32c (boxes now), sha256 (older boxes), or both.</summary>
+public enum ChunkChecksums { Crc32C, Sha256, Both }
 
 /// <summary>The box's side of the protocol, played by the test over a real broker.</summary>
 public sealed class BoxPublisher : IAsyncDisposable
@@ -110,12 +118,18 @@ public sealed class BoxPublisher : IAsyncDisposable
     public Task PublishJsonAsync(string subtopic, JsonNode json, bool retain = false) =>
         PublishAsync(subtopic, JsonSerializer.SerializeToUtf8Bytes(json), retain: retain);
 
-    public Task PublishChunkAsync(string clipId, TestChunk chunk, byte[]? bytesOverride = null) =>
-        PublishAsync($"clips/{clipId}/chunk", bytesOverride ?? chunk.Bytes,
-        [
+    /// <summary>Publishes a chunk described by its checksums; <paramref name="bytesOverride"/> is damage on the way (other bytes, the same checksums).</summary>
+    public Task PublishChunkAsync(string clipId, TestChunk chunk, byte[]? bytesOverride = null, ChunkChecksums checksums = ChunkChecksums.Crc32C)
+    {
+        var properties = new List<(string, string)>
+        {
             ("schema", "1"), ("segment", chunk.Segment.ToString()), ("chunk", chunk.Index.ToString()), ("chunks", chunk.Count.ToString()),
-            ("offset", chunk.Offset.ToString()), ("sha256", chunk.Sha256),
-        ]);
+            ("offset", chunk.Offset.ToString()),
+        };
+        if (checksums is ChunkChecksums.Crc32C or ChunkChecksums.Both) properties.Add(("crc32c", chunk.Crc32C));
+        if (checksums is ChunkChecksums.Sha256 or ChunkChecksums.Both) properties.Add(("sha256", chunk.Sha256));
+        return PublishAsync($"clips/{clipId}/chunk", bytesOverride ?? chunk.Bytes, properties);
+    }
 
     public static JsonObject Manifest(string clipId, DateTimeOffset from, DateTimeOffset to, IEnumerable<SegmentRecord> segments, int chunkBytes) => new()
     {
@@ -152,7 +166,7 @@ public sealed class BoxPublisher : IAsyncDisposable
         return Enumerable.Range(0, count).Select(i =>
         {
             var part = bytes.AsSpan(i * chunkBytes, Math.Min(chunkBytes, bytes.Length - i * chunkBytes)).ToArray();
-            return new TestChunk(segment.Id, i, count, (long)i * chunkBytes, part, Convert.ToHexStringLower(SHA256.HashData(part)));
+            return new TestChunk(segment.Id, i, count, (long)i * chunkBytes, part);
         }).ToList();
     }
 

@@ -89,7 +89,9 @@ public static class SyncSupport
         var parts = new Dictionary<long, SortedDictionary<int, (long Offset, byte[] Bytes)>>();
         foreach (var chunk in chunks)
         {
-            Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(chunk.Payload)), chunk.Properties["sha256"]);
+            // The box describes a chunk with its CRC-32C only (docs/protocol.md); storedSha256 covers the whole segment.
+            Assert.Equal(ChunkChecksum.Crc32C(chunk.Payload), chunk.Properties["crc32c"]);
+            Assert.False(chunk.Properties.ContainsKey("sha256"));
             var segment = long.Parse(chunk.Properties["segment"]);
             var chunksOf = parts.TryGetValue(segment, out var p) ? p : parts[segment] = new();
             chunksOf[int.Parse(chunk.Properties["chunk"])] = (long.Parse(chunk.Properties["offset"]), chunk.Payload);
