@@ -33,6 +33,11 @@ public sealed record SyncOptions
     public long OutboxMaxBytes { get; init; } = 256L << 20;
     /// <summary>A command older (or further in the future) than this is refused as expired.</summary>
     public TimeSpan CommandMaxAge { get; init; } = TimeSpan.FromMinutes(5);
+    /// <summary>
+    /// A clip every chunk of which the broker took, but whose clip-ack has not come this long after, is uploaded again
+    /// (the central may never have had it: a broker restarted without persistence while it was away).
+    /// </summary>
+    public TimeSpan ClipAckTimeout { get; init; } = TimeSpan.FromMinutes(10);
 
     /// <summary>edge/v1/{site}/{device}</summary>
     public static string TopicRoot(string siteId, string deviceId) => $"edge/v1/{siteId}/{deviceId}";

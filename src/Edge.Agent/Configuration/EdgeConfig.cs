@@ -141,4 +141,5 @@ public sealed class SyncConfig
     public int ClipBandwidthKbps { get; set; } = 1000;
     public long OutboxMaxBytes { get; set; } = 256L << 20;
     public double CommandMaxAgeSeconds { get; set; } = 300;
+    public double ClipAckTimeoutSeconds { get; set; } = 600;
 }

@@ -169,6 +169,7 @@ public static partial class EdgeConfigValidator
         if (sync.ClipBandwidthKbps < 0) problems.Add($"sync.clipBandwidthKbps: must not be negative; 0 means no cap (found {sync.ClipBandwidthKbps})");
         if (sync.OutboxMaxBytes < 1 << 20) problems.Add($"sync.outboxMaxBytes: must be at least 1048576 (found {sync.OutboxMaxBytes})");
         if (sync.CommandMaxAgeSeconds is < 1 or > 86400) problems.Add($"sync.commandMaxAgeSeconds: must be from 1 to 86400 (found {sync.CommandMaxAgeSeconds})");
+        if (sync.ClipAckTimeoutSeconds is < 5 or > 604800) problems.Add($"sync.clipAckTimeoutSeconds: must be from 5 to 604800 (found {sync.ClipAckTimeoutSeconds})");
         if (problems.Count > before) return null;
         return new Edge.Sync.SyncOptions
         {
@@ -185,6 +186,7 @@ public static partial class EdgeConfigValidator
             ClipBandwidthKbps = sync.ClipBandwidthKbps,
             OutboxMaxBytes = sync.OutboxMaxBytes,
             CommandMaxAge = TimeSpan.FromSeconds(sync.CommandMaxAgeSeconds),
+            ClipAckTimeout = TimeSpan.FromSeconds(sync.ClipAckTimeoutSeconds),
         };
     }
 

@@ -33,6 +33,7 @@ public sealed class IndexSyncBackend : ISyncBackend
     private readonly EdgeSettings _settings;
     private readonly SyncOptions _options;
     private readonly EdgeIndex _index;
+    private readonly Lock _clipGate = new();
     private readonly Flagger _flagger;
     private readonly RecordingRate _rate;
     private readonly Func<RecordingService?> _recording;
@@ -74,12 +75,42 @@ public sealed class IndexSyncBackend : ISyncBackend
         while (_index.BatchSegmentManifests(SyncPayloads.Segments, ManifestBatch, ManifestWait, now)) { }
         while (_index.BatchAuditRecords(SyncPayloads.Audit, ManifestBatch, ManifestWait, now)) { }
         OpenClips(now);
+        UploadUnacknowledgedClipsAgain(now);
         if (now - _noncesPrunedAt > TimeSpan.FromMinutes(1))
         {
             // Ids are remembered for twice the accepted age: an older replay is refused as expired anyway.
             _index.ForgetNoncesBefore(now - 2 * _options.CommandMaxAge);
             _noncesPrunedAt = now;
         }
+    }
+
+    // A clip the broker took but the central never acknowledged (its ack lost, or the clip itself lost with a broker
+    // restarted without persistence while the central was away) would otherwise hold its flag's footage forever.
+    private void UploadUnacknowledgedClipsAgain(DateTime now)
+    {
+        foreach (var waiting in _index.AllClips().Where(c => c.State == ClipStates.Uploaded && now - c.UploadedUtc >= _options.ClipAckTimeout))
+        {
+            lock (_clipGate)
+            {
+                var clip = _index.GetClip(waiting.Id);
+                if (clip is not { State: ClipStates.Uploaded }) continue; // acknowledged meanwhile
+                StartOver(clip);
+            }
+            _logger.LogWarning("sync: no clip-ack for clip {Clip} {Minutes:0.#} min after its upload; uploading it again (upload {N})",
+                waiting.Id, (now - waiting.UploadedUtc!.Value).TotalMinutes, waiting.Uploads + 1);
+            WorkQueued?.Invoke();
+        }
+    }
+
+    // Under _clipGate. The progress goes back to the start before the clip becomes `uploading` again: the pump picks up
+    // an uploading clip at any moment, and with the old progress it would send the manifest and no chunk at all.
+    private void StartOver(ClipRecord clip)
+    {
+        _index.SetClipProgress(clip.Id, 0, 0);
+        clip.State = ClipStates.Uploading;
+        clip.ManifestSent = false;
+        clip.Uploads++;
+        _index.UpdateClip(clip);
     }
 
     private void OpenClips(DateTime now)
@@ -154,13 +185,21 @@ public sealed class IndexSyncBackend : ISyncBackend
     // A small document of its own: written after every acknowledged chunk, it must not rewrite the clip's manifest.
     public void ClipProgress(string clipId, int segmentIndex, int nextChunk) => _index.SetClipProgress(clipId, segmentIndex, nextChunk);
 
-    public void ClipUploaded(string clipId) => Change(clipId, c => { c.State = ClipStates.Uploaded; c.UploadedUtc = _time.GetUtcNow().UtcDateTime; });
+    public void ClipUploaded(string clipId) => Change(clipId, c =>
+    {
+        if (c.State != ClipStates.Uploading) return; // its clip-ack came while the last chunks were on their way
+        c.State = ClipStates.Uploaded;
+        c.UploadedUtc = _time.GetUtcNow().UtcDateTime;
+    });
 
     private void Change(string clipId, Action<ClipRecord> change)
     {
-        var clip = _index.GetClip(clipId) ?? throw new InvalidOperationException($"clip {clipId} is not in the index");
-        change(clip);
-        _index.UpdateClip(clip);
+        lock (_clipGate)
+        {
+            var clip = _index.GetClip(clipId) ?? throw new InvalidOperationException($"clip {clipId} is not in the index");
+            change(clip);
+            _index.UpdateClip(clip);
+        }
     }
 
     public StatusMessage Status(string state, string? reason) => new(SyncJson.Schema, state, SiteId, DeviceId,
@@ -302,15 +341,17 @@ public sealed class IndexSyncBackend : ISyncBackend
     {
         var clipId = args.GetProperty("clipId").GetString() ?? "";
         var verified = args.GetProperty("verified").GetBoolean();
+        lock (_clipGate) return ClipAck(clipId, verified);
+    }
+
+    // Under _clipGate: the housekeeping's re-upload and the pump's "uploaded" change the same clip record.
+    private CommandOutcome ClipAck(string clipId, bool verified)
+    {
         var clip = _index.GetClip(clipId);
         if (clip is null) return CommandOutcome.Failure(CommandErrors.Failed, $"no clip {clipId} on this box");
         if (!verified)
         {
-            clip.State = ClipStates.Uploading;
-            clip.ManifestSent = false;
-            clip.Uploads++;
-            _index.UpdateClip(clip);
-            _index.SetClipProgress(clip.Id, 0, 0);
+            StartOver(clip);
             _logger.LogWarning("sync: the central could not verify clip {Clip}; uploading it again (upload {N})", clipId, clip.Uploads);
             return CommandOutcome.Success(new { clipId, reupload = true });
         }

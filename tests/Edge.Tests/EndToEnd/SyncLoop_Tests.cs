@@ -100,6 +100,39 @@ public class SyncLoop_Tests(ITestOutputHelper output)
         process.WaitForExit(30_000);
     }
 
+    [Fact]
+    public async Task A_clip_sent_while_no_central_listened_is_sent_again_when_its_clip_ack_does_not_come_and_then_verifies()
+    {
+        await using var broker = await MosquittoBroker.StartAsync();
+        using var placeholder = new CentralSigner();
+        await using var site = new TestSite(output, (config, root) =>
+        {
+            SyncSupport.Configure(config, root, broker.Url, placeholder);
+            SyncSupport.AddDoor(config, root, "cam1");
+            config["sync"]!["clipAckTimeoutSeconds"] = 10;
+        }, TestSite.TestPatternCamera("cam1", segmentSeconds: 1));
+        await using var central = new CentralUnderTest(output, broker.Url, site.OwnerKeys.PrivateKeyPath);
+        File.Copy(central.CommandPublicKeyPath, Path.Combine(site.Root, "keys", "owner-sign.pub"), overwrite: true);
+        await site.StartAsync();
+        var index = site.Index!;
+        var pins = site.Host.GetRequiredService<DoorService>().SimulatedDriver!;
+        await TestSite.WaitUntilAsync(() => index.QuerySegments("cam1").Count >= 3, Patience, "three segments before the door opens");
+
+        // No central subscribed yet: the broker takes every chunk (PUBACK) and hands them to nobody.
+        pins.SetInputLevel(17, PinValue.High);
+        await Task.Delay(1200);
+        pins.SetInputLevel(17, PinValue.Low);
+        await TestSite.WaitUntilAsync(() => index.AllClips() is [{ State: ClipStates.Uploaded }], Patience, "the clip sent into the void");
+        var lost = index.AllClips()[0];
+        Assert.Equal(1, lost.Uploads);
+
+        await central.StartAsync();
+        await TestSite.WaitUntilAsync(() => index.AllClips() is [{ State: ClipStates.Acknowledged }], Patience, "the clip sent again, verified and acknowledged");
+        Assert.Equal(2, index.AllClips()[0].Uploads);
+        Assert.Equal(CentralClipStates.Done, central.Store.GetClip(Site, Device, lost.Id)!.State);
+        Assert.Equal(FlagSyncStates.Synced, Assert.Single(index.AllFlags()).SyncState);
+    }
+
     private static (long Segment, int Chunk) Key(TappedMessage m) => (long.Parse(m.Properties["segment"]), int.Parse(m.Properties["chunk"]));
 
     private async Task RunLoopAsync(MosquittoBroker broker, TestCertificates? certificates)
@@ -109,6 +142,9 @@ public class SyncLoop_Tests(ITestOutputHelper output)
         {
             SyncSupport.Configure(config, root, broker.Url, placeholder);
             SyncSupport.AddDoor(config, root, "cam1");
+            // The broker restarts without persistence below: a clip the box sends before the central is back is lost
+            // on the way, and the box sends it again when its clip-ack does not come.
+            config["sync"]!["clipAckTimeoutSeconds"] = 15;
             if (certificates is not null)
             {
                 var (cert, key) = certificates.Client(Device);

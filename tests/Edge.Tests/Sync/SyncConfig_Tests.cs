@@ -83,6 +83,7 @@ public class SyncConfig_Tests : IDisposable
         { """{"broker":"mqtt://c:1883","clipBandwidthKbps":-1}""", "sync.clipBandwidthKbps: must not be negative" },
         { """{"broker":"mqtt://c:1883","outboxMaxBytes":1000}""", "sync.outboxMaxBytes: must be at least 1048576" },
         { """{"broker":"mqtt://c:1883","commandMaxAgeSeconds":0}""", "sync.commandMaxAgeSeconds: must be from 1 to 86400" },
+        { """{"broker":"mqtt://c:1883","clipAckTimeoutSeconds":1}""", "sync.clipAckTimeoutSeconds: must be from 5 to 604800" },
         { """{"broker":"mqtt://c:1883","commandPublicKey":"owner/owner-sign.key"}""", "sync.commandPublicKey: " },
         { """{"broker":"mqtt://c:1883","commandPublicKey":"ca.pem"}""", "sync.commandPublicKey: " },
         { """{"broker":"mqtt://c:1883","brokr":"x"}""", "brokr" },
