@@ -9,8 +9,17 @@ public static class StatusCommand
     public sealed record VolumeStatus(string Path, bool Mounted, long? TotalBytes, long? FreeBytes);
     public sealed record IndexStatus(string Directory, long SizeBytes, int Segments);
     /// <summary>The agent process itself, when the status comes from it: for the soak benchmark and for support.</summary>
+    /// <param name="ManagedHeapBytes">Everything allocated and not yet collected, garbage included.</param>
+    /// <param name="ManagedHeapAfterLastGcBytes">What the last collection left: live objects, plus fragmentation.</param>
+    /// <param name="GcCommittedBytes">Memory the GC holds from the OS (what the heap costs in RSS, at most).</param>
+    /// <param name="GcCollections">Collections so far of generations 0, 1 and 2.</param>
     public sealed record AgentProcess(int Pid, long RssBytes, long ManagedHeapBytes, double CpuSeconds, double UptimeSeconds, long SegmentsSealed,
-        Recording.LatencyWindow.Summary SealLatency);
+        Recording.LatencyWindow.Summary SealLatency)
+    {
+        public long ManagedHeapAfterLastGcBytes { get; init; }
+        public long GcCommittedBytes { get; init; }
+        public IReadOnlyList<int> GcCollections { get; init; } = [];
+    }
     /// <summary>Sync to the central: the connection (from the running agent) and the outbox (from the index).</summary>
     public sealed record SyncStatus(string Broker, string Connection, DateTime? ConnectedSince, string? LastError, long QueuedMessages, long OutboxBytes,
         IReadOnlyDictionary<string, long> SentThrough, int ClipsUploading, int ClipsAwaitingAck);
@@ -35,9 +44,15 @@ public static class StatusCommand
     private static AgentProcess Describe(Recording.RecordingService recording, TimeProvider time)
     {
         using var self = System.Diagnostics.Process.GetCurrentProcess();
+        var gc = GC.GetGCMemoryInfo();
         return new AgentProcess(self.Id, self.WorkingSet64, GC.GetTotalMemory(forceFullCollection: false),
             self.TotalProcessorTime.TotalSeconds, (time.GetUtcNow() - self.StartTime.ToUniversalTime()).TotalSeconds, recording.SegmentsSealed,
-            recording.SealLatency.Summarise());
+            recording.SealLatency.Summarise())
+        {
+            ManagedHeapAfterLastGcBytes = gc.HeapSizeBytes,
+            GcCommittedBytes = gc.TotalCommittedBytes,
+            GcCollections = [GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2)],
+        };
     }
 
     public static Task<int> RunAsync(FileInfo configFile, bool json, CommandContext context, CancellationToken _)

@@ -1,7 +1,7 @@
 // Encrypts a plaintext stream into the sealed format in one pass: header, data chunks, final chunk. The plaintext's
 // length and SHA-256 go into the final chunk (authenticated and encrypted), so the staged file is read once.
 // The work is three independent passes over the same bytes: SHA-256 of the plaintext, AES-GCM, SHA-256 of the
-// ciphertext. With `parallel` each batch of 16 chunks runs them on up to three threads (hash of batch k, encryption
+// ciphertext. With `parallel` each batch of 4 chunks runs them on up to three threads (hash of batch k, encryption
 // of batch k, write + hash of the ciphertext of batch k-1); the result is byte-identical either way.
 using System.Buffers;
 using System.Security.Cryptography;
@@ -12,7 +12,13 @@ internal sealed record SealResult(long PlaintextBytes, string PlaintextSha256, l
 
 internal static class SealWriter
 {
-    private const int ChunksPerBatch = 16;
+    // 4 × 64 KiB: sealing a staged file on one thread measured the same with 256 KiB batches as with 1 MiB ones
+    // (353–401 vs 363–385 MB/s, `scripts/bench seal`, alternated), and the buffers stay small. They come from a pool of our own, not ArrayPool<byte>.Shared: the shared pool keeps one
+    // array of each size per thread that returned one, and sealing runs on whichever pool thread is free, so four
+    // cameras left 10–15 MiB of 1–2 MiB batch buffers parked on pool threads (docs/benchmarks.md, "Memory"). This pool
+    // keeps at most what the most seals at once ever needed.
+    private const int ChunksPerBatch = 4;
+    private static readonly ArrayPool<byte> Buffers = ArrayPool<byte>.Create(maxArrayLength: 1 << 20, maxArraysPerBucket: 16);
 
     public static SealResult Seal(Stream source, Stream destination, ReadOnlySpan<byte> dataKey, ReadOnlySpan<byte> binding,
         int chunkSize = SealedFormat.DefaultChunkSize, bool parallel = true, CancellationToken cancellationToken = default)
@@ -25,8 +31,8 @@ internal static class SealWriter
 
         int batchPlain = chunkSize * ChunksPerBatch;
         int batchStored = (chunkSize + SealedFormat.TagSize) * ChunksPerBatch;
-        var plain = new[] { ArrayPool<byte>.Shared.Rent(batchPlain), ArrayPool<byte>.Shared.Rent(batchPlain) };
-        var cipher = new[] { ArrayPool<byte>.Shared.Rent(batchStored), ArrayPool<byte>.Shared.Rent(batchStored) };
+        var plain = new[] { Buffers.Rent(batchPlain), Buffers.Rent(batchPlain) };
+        var cipher = new[] { Buffers.Rent(batchStored), Buffers.Rent(batchStored) };
         using var gcm = new AesGcm(chunkKey, SealedFormat.TagSize);
         using var plainHash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         using var storedHash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
@@ -90,8 +96,8 @@ internal static class SealWriter
             CryptographicOperations.ZeroMemory(chunkKey);
             CryptographicOperations.ZeroMemory(headerKey);
             // The plaintext batches are wiped before they go back to the shared pool.
-            foreach (var b in plain) { CryptographicOperations.ZeroMemory(b); ArrayPool<byte>.Shared.Return(b); }
-            foreach (var b in cipher) ArrayPool<byte>.Shared.Return(b);
+            foreach (var b in plain) { CryptographicOperations.ZeroMemory(b); Buffers.Return(b); }
+            foreach (var b in cipher) Buffers.Return(b);
         }
     }
 

@@ -95,7 +95,10 @@ internal static class SealedFormat
         using var created = ephemeral is null ? ECDiffieHellman.Create(ECCurve.NamedCurves.nistP256) : null;
         var eph = ephemeral ?? created!;
         using var ownerEcdh = owner.CreateEcdh();
-        var shared = eph.DeriveRawSecretAgreement(ownerEcdh.PublicKey);
+        // PublicKey is a new native key object on every read: disposed here, not left to the finalizer (which, for an
+        // object that reached gen 2, runs only as often as gen-2 collections do).
+        using var ownerPublic = ownerEcdh.PublicKey;
+        var shared = eph.DeriveRawSecretAgreement(ownerPublic);
         var ephPoint = OwnerKeys.PointOf(eph);
         var wrapped = new byte[WrappedKeySize];
         wrapped[0] = Version;
@@ -136,7 +139,8 @@ internal static class SealedFormat
         }
         using (eph)
         {
-            var shared = ownerPrivate.DeriveRawSecretAgreement(eph.PublicKey);
+            using var ephPublic = eph.PublicKey;
+            var shared = ownerPrivate.DeriveRawSecretAgreement(ephPublic);
             Span<byte> kekAndNonce = stackalloc byte[DataKeySize + NonceSize];
             var dataKey = new byte[DataKeySize];
             try
