@@ -1,7 +1,7 @@
 // Doors in the agent: opens the GPIO controller (libgpiod on a Pi, or the simulated driver with an optional
 // scenario), runs one DoorMonitor per configured door, and turns their signals into durable events, audit records
-// and flags, in that order: an event is in the index and the audit trail before anything acts on it.
-// Signals are handled one at a time by a single consumer, so the index sees them in the order the doors gave them.
+// and flags, committed together: an event is in the index and the audit trail before anything acts on it.
+// Signals are handled by a single consumer, so the index sees them in the order the doors gave them.
 //
 // After a crash, an opening can be open in the index while the door is still open (the monitor then reports the
 // door open at start: the index's event is continued, not doubled) or already closed (the index's event is closed
@@ -102,40 +102,80 @@ public sealed class DoorService : BackgroundService, IDoorSignalSink
             batch.Clear();
             while (batch.Count < MaxSignalsPerCommit && reader.TryRead(out var signal))
                 batch.Add(signal);
-            var recorded = new List<(EventRecord, FlagRecord?)>();
+            List<(EventRecord, FlagRecord?)> recorded;
             try
             {
-                _index.Durably(() =>
-                {
-                    foreach (var signal in batch)
-                    {
-                        try
-                        {
-                            recorded.AddRange(signal switch
-                            {
-                                DoorStateAtStart s => OnStateAtStart(s),
-                                DoorEventStarted s => OnStarted(s),
-                                DoorEventEnded s => OnEnded(s),
-                                _ => [],
-                            });
-                        }
-                        catch (Exception e) when (e is IOException or LiteDB.LiteException or IndexException)
-                        {
-                            _logger.LogError(e, "door signal {Signal} could not be recorded", signal);
-                        }
-                    }
-                    return recorded.Count;
-                });
+                recorded = _index.Durably(() => Record(batch));
             }
-            catch (Exception e) when (e is IOException or LiteDB.LiteException or IndexException)
+            catch (Exception e) when (IsIndexFailure(e))
             {
                 // Written but not known durable: nobody is told; the next wait or the restart's reconcile settles them.
-                _logger.LogError(e, "door events {Events} could not be made durable", string.Join(", ", recorded.Select(r => r.Item1.Id)));
+                _logger.LogError(e, "door signals {Signals} could not be made durable", string.Join(", ", batch));
                 continue;
             }
             foreach (var (record, flag) in recorded)
                 EventRecorded?.Invoke(record, flag);
         }
+    }
+
+    private static bool IsIndexFailure(Exception e) => e is IOException or LiteDB.LiteException or IndexException;
+
+    /// <summary>
+    /// Writes a burst of signals as one index transaction: the events, their audit records and flags reach the log
+    /// together, sharing pages (a door event alone used to be three commits). If any write fails the transaction is
+    /// rolled back and each signal is written again in a transaction of its own, so one bad signal costs only itself.
+    /// </summary>
+    private List<(EventRecord, FlagRecord?)> Record(List<object> batch)
+    {
+        var saved = SaveState();
+        try
+        {
+            return _index.Atomically(() => batch.SelectMany(Handle).ToList());
+        }
+        catch (Exception e) when (IsIndexFailure(e))
+        {
+            RestoreState(saved);
+            if (batch.Count == 1)
+            {
+                _logger.LogError(e, "door signal {Signal} could not be recorded", batch[0]);
+                return [];
+            }
+            _logger.LogWarning(e, "a burst of {Count} door signals could not be recorded together; recording them one by one", batch.Count);
+        }
+        var recorded = new List<(EventRecord, FlagRecord?)>();
+        foreach (var signal in batch)
+        {
+            saved = SaveState();
+            try
+            {
+                recorded.AddRange(_index.Atomically(() => Handle(signal)));
+            }
+            catch (Exception e) when (IsIndexFailure(e))
+            {
+                RestoreState(saved);
+                _logger.LogError(e, "door signal {Signal} could not be recorded", signal);
+            }
+        }
+        return recorded;
+    }
+
+    private List<(EventRecord, FlagRecord?)> Handle(object signal) => signal switch
+    {
+        DoorStateAtStart s => OnStateAtStart(s),
+        DoorEventStarted s => OnStarted(s),
+        DoorEventEnded s => OnEnded(s),
+        _ => [],
+    };
+
+    // What the handlers change besides the index (small: the events open now); restored when their transaction rolls back.
+    private (Dictionary<Guid, long>, HashSet<Guid>) SaveState() => (new(_eventIds), new(_continuedFromIndex));
+
+    private void RestoreState((Dictionary<Guid, long> EventIds, HashSet<Guid> Continued) saved)
+    {
+        _eventIds.Clear();
+        foreach (var (key, id) in saved.EventIds) _eventIds[key] = id;
+        _continuedFromIndex.Clear();
+        _continuedFromIndex.UnionWith(saved.Continued);
     }
 
     // IDoorSignalSink: called by the monitors on their threads; only queue.
