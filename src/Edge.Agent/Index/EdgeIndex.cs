@@ -552,6 +552,9 @@ public sealed partial class EdgeIndex : IDisposable
     /// <summary>fsyncs of the log file since the index was opened (for benchmarks: the cost of durability is in them).</summary>
     internal long LogFsyncCount => _store.LogStream.FsyncCount;
 
+    /// <summary>Pages written to the log file since the index was opened (for benchmarks: every page is sealed, written, fsynced and checkpointed).</summary>
+    internal long LogPageWrites => _store.LogStream.WriteCount;
+
     /// <summary>Times the log file was emptied (by a checkpoint) since the index was opened (for tests).</summary>
     internal long LogEpoch => _store.LogStream.Epoch;
 
