@@ -23,6 +23,8 @@ public sealed class DoorService : BackgroundService, IDoorSignalSink
     public static readonly IReadOnlySet<string> FlaggedKinds = new HashSet<string> { "entry", "exit", "door_opened", "after_hours", "held_open" };
     // A bound on one group commit, so a flood of signals (a chattering input) still reaches the disk in steps.
     private const int MaxSignalsPerCommit = 64;
+    // Half of LiteDB's own checkpoint size (1000 pages): while doors are busy the settled-moment checkpoint comes first.
+    private const long SettledCheckpointPages = 500;
     private static readonly IReadOnlySet<string> OpeningKinds = new HashSet<string> { "entry", "exit", "door_opened" };
 
     private readonly EdgeSettings _settings;
@@ -115,6 +117,27 @@ public sealed class DoorService : BackgroundService, IDoorSignalSink
             }
             foreach (var (record, flag) in recorded)
                 EventRecorded?.Invoke(record, flag);
+            CheckpointWhileSettled(reader);
+        }
+    }
+
+    /// <summary>
+    /// A checkpoint holds every index writer for its length (tens of milliseconds: ~1000 pages copied and fsynced).
+    /// LiteDB starts one inside whichever commit takes the log past 1000 pages, and while doors are busy that is
+    /// mostly a door burst's (measured: +50 ms on 1.5 % of door events, all of the p99 beyond the debounce on an idle
+    /// machine). Here it runs earlier, when nothing is queued and no pin change is being debounced, so the next door
+    /// signal is at least a debounce time away and finds the checkpoint done.
+    /// </summary>
+    private void CheckpointWhileSettled(ChannelReader<object> reader)
+    {
+        if (reader.TryPeek(out _) || !_monitors.All(m => m.IsSettled)) return;
+        try
+        {
+            _index.CheckpointIfLogOver(SettledCheckpointPages);
+        }
+        catch (Exception e) when (IsIndexFailure(e))
+        {
+            _logger.LogWarning(e, "index checkpoint after door events failed; LiteDB checkpoints by itself later");
         }
     }
 

@@ -549,11 +549,17 @@ public sealed partial class EdgeIndex : IDisposable
                 _streams[stream] = LoadStream(stream);
     }
 
+    /// <summary>Checkpoints the log when it holds at least <paramref name="pages"/> pages (see <see cref="IndexStore.CheckpointIfLogOver"/>).</summary>
+    public bool CheckpointIfLogOver(long pages) => _store.CheckpointIfLogOver(pages);
+
     /// <summary>fsyncs of the log file since the index was opened (for benchmarks: the cost of durability is in them).</summary>
     internal long LogFsyncCount => _store.LogStream.FsyncCount;
 
     /// <summary>Pages written to the log file since the index was opened (for benchmarks: every page is sealed, written, fsynced and checkpointed).</summary>
     internal long LogPageWrites => _store.LogStream.WriteCount;
+
+    /// <summary>Pages in the log file now (emptied by each checkpoint).</summary>
+    internal long LogPages => _store.LogStream.Length / EncryptedPageStream.PageSize;
 
     /// <summary>Times the log file was emptied (by a checkpoint) since the index was opened (for tests).</summary>
     internal long LogEpoch => _store.LogStream.Epoch;

@@ -99,6 +99,21 @@ public sealed class DoorMonitor : IDisposable
 
     public string DoorId => _door.Id;
 
+    /// <summary>
+    /// No input has a change waiting out its debounce: the next door signal is at least a debounce time away (barring
+    /// the held-open deadline, a chatter fault ending, or a lost edge found by the once-a-second read-back).
+    /// </summary>
+    public bool IsSettled
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return Inputs().All(input => !input.Debouncer.HasPendingChange);
+            }
+        }
+    }
+
     /// <summary>The monitor's current view of the door.</summary>
     public DoorStatus CurrentState
     {
