@@ -23,8 +23,11 @@ public sealed class DoorService : BackgroundService, IDoorSignalSink
     public static readonly IReadOnlySet<string> FlaggedKinds = new HashSet<string> { "entry", "exit", "door_opened", "after_hours", "held_open" };
     // A bound on one group commit, so a flood of signals (a chattering input) still reaches the disk in steps.
     private const int MaxSignalsPerCommit = 64;
-    // Half of LiteDB's own checkpoint size (1000 pages): while doors are busy the settled-moment checkpoint comes first.
-    private const long SettledCheckpointPages = 500;
+    // Half of LiteDB's own checkpoint size (1000 pages): while doors are busy the between-signals checkpoint comes first.
+    private const long QuietCheckpointPages = 500;
+    // A checkpoint starts only if no door decision can come sooner than this: a 500-page checkpoint took about
+    // 20-30 ms on the dev VM (scripts/bench doors), well inside the 50 ms default debounce.
+    private static readonly TimeSpan CheckpointRoom = TimeSpan.FromMilliseconds(30);
     private static readonly IReadOnlySet<string> OpeningKinds = new HashSet<string> { "entry", "exit", "door_opened" };
 
     private readonly EdgeSettings _settings;
@@ -117,23 +120,24 @@ public sealed class DoorService : BackgroundService, IDoorSignalSink
             }
             foreach (var (record, flag) in recorded)
                 EventRecorded?.Invoke(record, flag);
-            CheckpointWhileSettled(reader);
+            CheckpointBetweenSignals(reader);
         }
     }
 
     /// <summary>
     /// A checkpoint holds every index writer for its length (tens of milliseconds: ~1000 pages copied and fsynced).
     /// LiteDB starts one inside whichever commit takes the log past 1000 pages, and while doors are busy that is
-    /// mostly a door burst's (measured: +50 ms on 1.5 % of door events, all of the p99 beyond the debounce on an idle
-    /// machine). Here it runs earlier, when nothing is queued and no pin change is being debounced, so the next door
-    /// signal is at least a debounce time away and finds the checkpoint done.
+    /// mostly a door burst's (measured: +50-60 ms on 1.5-2.5 % of door events, all of the p99 beyond the debounce on
+    /// an idle machine). Here it runs earlier, when nothing is queued and no pending pin change can be confirmed
+    /// within <see cref="CheckpointRoom"/>: a pin change is known a debounce time before its signal, so the next door
+    /// signal finds the checkpoint done.
     /// </summary>
-    private void CheckpointWhileSettled(ChannelReader<object> reader)
+    private void CheckpointBetweenSignals(ChannelReader<object> reader)
     {
-        if (reader.TryPeek(out _) || !_monitors.All(m => m.IsSettled)) return;
+        if (reader.TryPeek(out _) || _monitors.Any(m => m.NextDecisionIn < CheckpointRoom)) return;
         try
         {
-            _index.CheckpointIfLogOver(SettledCheckpointPages);
+            _index.CheckpointIfLogOver(QuietCheckpointPages);
         }
         catch (Exception e) when (IsIndexFailure(e))
         {
