@@ -56,7 +56,7 @@ internal static class DoorBench
             Volatile.Read(ref waiting[door])?.TrySetResult(Stopwatch.GetTimestamp());
         };
         var latencies = new List<double>();
-        long fsyncsBefore = index.LogFsyncCount;
+        long fsyncsBefore = index.LogFsyncCount, pagesBefore = index.LogPageWrites, epochBefore = index.LogEpoch;
         var level = new bool[Pins.Length];
         var loops = Enumerable.Range(0, Pins.Length).Select(door => Task.Run(async () =>
         {
@@ -73,7 +73,9 @@ internal static class DoorBench
             }
         })).ToArray();
         await Task.WhenAll(loops);
-        long logFsyncs = index.LogFsyncCount - fsyncsBefore; // the cameras' segment records included
+        // The cameras' segment records included. A checkpoint empties the log (copies it into the data file) and holds
+        // every writer meanwhile: the epoch counts them.
+        long logFsyncs = index.LogFsyncCount - fsyncsBefore, logPages = index.LogPageWrites - pagesBefore, checkpoints = index.LogEpoch - epochBefore;
 
         var baseline = new List<double>();
         for (int i = 0; i < 1000; i++)
@@ -95,6 +97,10 @@ internal static class DoorBench
             baselineDurableInsertP50Ms = P(baseline, 0.5), baselineDurableInsertP99Ms = P(baseline, 0.99),
             segmentsSealedMeanwhile = index.CountSegments(),
             logFsyncsPerChange = (double)logFsyncs / latencies.Count,
+            logPagesPerChange = (double)logPages / latencies.Count,
+            checkpoints,
+            // The agent ships with the non-concurrent workstation GC (Edge.Agent.csproj); scripts/bench runs this the same way.
+            gc = $"{(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")}, {System.Runtime.GCSettings.LatencyMode}",
         }));
     }
 

@@ -8,13 +8,16 @@ namespace Edge.Agent.Flags;
 
 public sealed class Flagger(EdgeIndex index, TimeProvider time)
 {
-    private readonly Lock _gate = new();
-
+    /// <summary>
+    /// Flags <paramref name="cameras"/> over [from, to), merged into an overlapping flag of the same cameras. The read and
+    /// the writes are one index transaction (two flaggers never both miss each other's flag), which joins the caller's
+    /// when called inside <see cref="EdgeIndex.Atomically{T}"/>.
+    /// </summary>
     public FlagRecord Flag(IReadOnlyCollection<string> cameras, DateTime fromUtc, DateTime toUtc, string reason, long? eventId, string createdBy)
     {
         if (cameras.Count == 0) throw new ArgumentException("a flag needs at least one camera", nameof(cameras));
         if (toUtc <= fromUtc) throw new ArgumentException($"a flag's end ({toUtc:O}) must come after its start ({fromUtc:O})", nameof(toUtc));
-        lock (_gate)
+        return index.Atomically(() =>
         {
             var sameCameras = new HashSet<string>(cameras);
             var overlapping = index.FlagsTouching(fromUtc, toUtc)
@@ -48,6 +51,6 @@ public sealed class Flagger(EdgeIndex index, TimeProvider time)
             index.UpdateFlag(kept);
             foreach (var absorbed in overlapping.Skip(1)) index.DeleteFlag(absorbed.Id);
             return kept;
-        }
+        });
     }
 }

@@ -113,6 +113,13 @@ public sealed partial class EdgeIndex
         }
     }
 
+    // Inside Atomically() the sync engine is told once the block has committed (it would find nothing before).
+    private void NotifyOutboxQueued()
+    {
+        if (_atomic.Value) _atomicQueuedOutbox = true;
+        else OutboxQueued?.Invoke();
+    }
+
     private ILiteCollection<OutboxRecord> OutboxOf(string stream) => stream switch
     {
         SyncStreamEvents => _outboxEvents,
@@ -134,32 +141,25 @@ public sealed partial class EdgeIndex
     private long WithOutbox(string stream, Func<EventRecord> write)
     {
         if (_eventMessage is not { } message) return write().Id;
-        EventRecord written;
+        EventRecord? written = null;
         lock (_outboxGate)
         {
             var state = _streams![stream];
-            var db = _store.Database;
-            db.BeginTrans();
-            int bytes;
-            try
+            int bytes = 0;
+            Transaction(() =>
             {
                 written = write();
                 var payload = message(written, state.Next);
                 OutboxOf(stream).Insert(new OutboxRecord { Id = state.Next, Payload = payload, QueuedUtc = _outboxTime.GetUtcNow().UtcDateTime });
                 bytes = payload.Length;
-                db.Commit();
-            }
-            catch
-            {
-                db.Rollback();
-                throw;
-            }
+            });
+            // Inside Atomically() the counters move before the commit; a rollback there reloads them from the index.
             state.Next++;
             state.Bytes += bytes;
             TrimOutbox();
         }
-        OutboxQueued?.Invoke();
-        return written.Id;
+        NotifyOutboxQueued();
+        return written!.Id;
     }
 
     /// <summary>
@@ -170,10 +170,8 @@ public sealed partial class EdgeIndex
     {
         lock (_outboxGate)
         {
-            var db = _store.Database;
-            db.BeginTrans();
             long next = _streams?[SyncStreamEvents].Next ?? 0, bytes = 0;
-            try
+            Transaction(() =>
             {
                 foreach (var e in events)
                 {
@@ -183,13 +181,7 @@ public sealed partial class EdgeIndex
                     _outboxEvents.Insert(new OutboxRecord { Id = next++, Payload = payload, QueuedUtc = _outboxTime.GetUtcNow().UtcDateTime });
                     bytes += payload.Length;
                 }
-                db.Commit();
-            }
-            catch
-            {
-                db.Rollback();
-                throw;
-            }
+            });
             if (_streams is not null)
             {
                 _streams[SyncStreamEvents].Next = next;
@@ -198,7 +190,7 @@ public sealed partial class EdgeIndex
             }
         }
         _store.WaitUntilDurable();
-        OutboxQueued?.Invoke();
+        NotifyOutboxQueued();
     }
 
     /// <summary>
@@ -229,28 +221,20 @@ public sealed partial class EdgeIndex
             pendingSince ??= nowUtc;
             if (pending.Count < maxBatch && nowUtc - pendingSince < maxWait) return false;
             var state = _streams[stream];
-            var db = _store.Database;
-            db.BeginTrans();
-            byte[] payload;
-            try
+            byte[] payload = [];
+            Transaction(() =>
             {
                 payload = message(pending, state.Next);
                 OutboxOf(stream).Insert(new OutboxRecord { Id = state.Next, Payload = payload, QueuedUtc = nowUtc });
                 _settings.Upsert(new SettingRecord { Id = setting, Value = idOf(pending[^1]).ToString(System.Globalization.CultureInfo.InvariantCulture) });
-                db.Commit();
-            }
-            catch
-            {
-                db.Rollback();
-                throw;
-            }
+            });
             state.Next++;
             state.Bytes += payload.Length;
             pendingSince = pending.Count == maxBatch ? nowUtc : null;
             TrimOutbox();
         }
         _store.WaitUntilDurable();
-        OutboxQueued?.Invoke();
+        NotifyOutboxQueued();
         return true;
     }
 
@@ -323,7 +307,7 @@ public sealed partial class EdgeIndex
             _settings.Upsert(new SettingRecord { Id = $"sync.sent.{stream}", Value = state.Sent.ToString(System.Globalization.CultureInfo.InvariantCulture) });
         }
         _store.WaitUntilDurable();
-        OutboxQueued?.Invoke();
+        NotifyOutboxQueued();
         return null;
     }
 

@@ -18,6 +18,11 @@ public sealed partial class EdgeIndex : IDisposable
     // Appends are serialized: each record's seq and PrevHash come from the one appended just before it.
     private readonly Lock _auditGate = new();
     private AuditHead _auditHead;
+    // True on the thread running an Atomically() block: every write joins that block's transaction.
+    private readonly ThreadLocal<bool> _atomic = new();
+    // Set by a write inside the Atomically() block (whose thread holds _outboxGate throughout): an outbox message was
+    // queued, and the sync engine is told once the block has committed.
+    private bool _atomicQueuedOutbox;
 
     /// <summary>Settings rows of the chain's bookkeeping (docs/design/audit.md).</summary>
     public const string AuditHeadSetting = "audit.head";
@@ -207,20 +212,13 @@ public sealed partial class EdgeIndex : IDisposable
             var head = new AuditHead(record.Seq, record.Hash);
             // The record and the head it makes are one transaction, so `audit verify` notices a record deleted later
             // from the end of the chain (the stored head names it).
-            var db = _store.Database;
-            db.BeginTrans();
-            try
+            Transaction(() =>
             {
                 alsoInTransaction?.Invoke();
                 _audit.Insert(record);
                 _settings.Upsert(new SettingRecord { Id = AuditHeadSetting, Value = $"{head.Seq.ToString(CultureInfo.InvariantCulture)} {head.Hash}" });
-                db.Commit();
-            }
-            catch
-            {
-                db.Rollback();
-                throw;
-            }
+            });
+            // Inside Atomically() the head moves before the commit; a rollback there reloads it from the index.
             _auditHead = head;
         }
         _store.WaitUntilDurable();
@@ -288,20 +286,12 @@ public sealed partial class EdgeIndex : IDisposable
             {
                 var batch = _audit.Find(Query.All(), limit: 1000).TakeWhile(a => a.AtUtc < cutoffUtc).ToList();
                 if (batch.Count == 0) break;
-                var db = _store.Database;
-                db.BeginTrans();
-                try
+                Transaction(() =>
                 {
                     foreach (var record in batch) _audit.Delete(record.Id);
                     var end = batch[^1];
                     _settings.Upsert(new SettingRecord { Id = AuditCheckpointSetting, Value = new AuditCheckpoint(end.Seq, end.Hash ?? "", end.AtUtc).Serialize() });
-                    db.Commit();
-                }
-                catch
-                {
-                    db.Rollback();
-                    throw;
-                }
+                });
                 _store.WaitUntilDurable();
                 pruned += batch.Count;
                 last = batch[^1];
@@ -406,9 +396,7 @@ public sealed partial class EdgeIndex : IDisposable
                 if (canForget(segment)) forget.Add(segment);
                 else skipped.Add(segment.Id);
             if (forget.Count == 0) continue;
-            var db = _store.Database;
-            db.BeginTrans();
-            try
+            Transaction(() =>
             {
                 foreach (var day in forget.GroupBy(s => PurgedDayRecord.KeyFor(s.Camera, s.StartUtc)))
                 {
@@ -417,13 +405,7 @@ public sealed partial class EdgeIndex : IDisposable
                     _purgedDays.Upsert(summary);
                 }
                 foreach (var segment in forget) _segments.Delete(segment.Id);
-                db.Commit();
-            }
-            catch
-            {
-                db.Rollback();
-                throw;
-            }
+            });
             _store.WaitUntilDurable();
             compacted += forget.Count;
         }
@@ -483,11 +465,109 @@ public sealed partial class EdgeIndex : IDisposable
     /// <summary>Runs several writes and waits once until all are durable (see <see cref="IndexStore.Durably{T}"/>).</summary>
     public T Durably<T>(Func<T> writes) => _store.Durably(writes);
 
+    /// <summary>
+    /// Runs <paramref name="writes"/> (on this thread) as one LiteDB transaction, then waits once until it is durable
+    /// (or leaves the wait to an enclosing <see cref="Durably{T}"/>). Every index write inside joins it: an event and
+    /// its outbox message, audit records, flags, settings reach the disk together or not at all, and pages they share
+    /// (the same data and index pages, the audit head) are written to the log once instead of once per record. Reads
+    /// inside see the block's own writes. If <paramref name="writes"/> throws, everything it wrote is rolled back, the
+    /// in-memory audit head and outbox counters are reloaded from the index, and the exception propagates. Nested
+    /// calls join the outer block. Other threads' writes wait until the block commits (one write at a time).
+    /// </summary>
+    public T Atomically<T>(Func<T> writes)
+    {
+        ArgumentNullException.ThrowIfNull(writes);
+        if (_atomic.Value) return writes();
+        bool queuedOutbox = false;
+        var result = _store.Durably(() =>
+        {
+            // The gates first, then the write lock (BeginTrans), as every other writer takes them: no lock-order cycle.
+            lock (_auditGate)
+            lock (_outboxGate)
+            {
+                var db = _store.Database;
+                if (!db.BeginTrans())
+                    throw new InvalidOperationException("EdgeIndex.Atomically: this thread already has an open index transaction; expected none.");
+                _atomic.Value = true;
+                _atomicQueuedOutbox = false;
+                T value;
+                try
+                {
+                    value = writes();
+                    _atomic.Value = false;
+                    db.Commit();
+                }
+                catch
+                {
+                    _atomic.Value = false;
+                    try
+                    {
+                        db.Rollback();
+                    }
+                    finally
+                    {
+                        ReloadMirrors();
+                    }
+                    throw;
+                }
+                queuedOutbox = _atomicQueuedOutbox;
+                return value;
+            }
+        });
+        if (queuedOutbox) OutboxQueued?.Invoke();
+        return result;
+    }
+
+    // Writes that belong together, as one explicit transaction; inside Atomically() they join its transaction.
+    private void Transaction(Action writes)
+    {
+        if (_atomic.Value)
+        {
+            writes();
+            return;
+        }
+        var db = _store.Database;
+        db.BeginTrans();
+        try
+        {
+            writes();
+            db.Commit();
+        }
+        catch
+        {
+            db.Rollback();
+            throw;
+        }
+    }
+
+    // After an Atomically() rollback: the audit head and outbox counters moved with writes that are gone. Called with
+    // both gates held.
+    private void ReloadMirrors()
+    {
+        _auditHead = LoadAuditHead();
+        if (_streams is not null)
+            foreach (var stream in _streams.Keys.ToList())
+                _streams[stream] = LoadStream(stream);
+    }
+
+    /// <summary>Checkpoints the log when it holds at least <paramref name="pages"/> pages (see <see cref="IndexStore.CheckpointIfLogOver"/>).</summary>
+    public bool CheckpointIfLogOver(long pages) => _store.CheckpointIfLogOver(pages);
+
     /// <summary>fsyncs of the log file since the index was opened (for benchmarks: the cost of durability is in them).</summary>
     internal long LogFsyncCount => _store.LogStream.FsyncCount;
+
+    /// <summary>Pages written to the log file since the index was opened (for benchmarks: every page is sealed, written, fsynced and checkpointed).</summary>
+    internal long LogPageWrites => _store.LogStream.WriteCount;
+
+    /// <summary>Pages in the log file now (emptied by each checkpoint).</summary>
+    internal long LogPages => _store.LogStream.Length / EncryptedPageStream.PageSize;
 
     /// <summary>Times the log file was emptied (by a checkpoint) since the index was opened (for tests).</summary>
     internal long LogEpoch => _store.LogStream.Epoch;
 
-    public void Dispose() => _store.Dispose();
+    public void Dispose()
+    {
+        _store.Dispose();
+        _atomic.Dispose();
+    }
 }

@@ -179,6 +179,20 @@ public sealed class IndexStore : IDisposable
         return result;
     }
 
+    /// <summary>
+    /// Checkpoints (copies the log into the data file, fsyncs it, empties the log) when the log holds at least
+    /// <paramref name="pages"/> pages; true when it did. LiteDB does this by itself at 1000 pages, inside whichever
+    /// commit crosses that, while every other writer waits: a caller that knows a quiet moment can do it earlier, then.
+    /// </summary>
+    public bool CheckpointIfLogOver(long pages)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_log.Length / EncryptedPageStream.PageSize < pages)
+            return false;
+        Database.Checkpoint();
+        return true;
+    }
+
     private void WaitForQueuedCommits()
     {
         // Epoch first: if a checkpoint empties the log between the two reads, the epoch changes and the wait ends,

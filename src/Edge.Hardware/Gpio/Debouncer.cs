@@ -72,6 +72,24 @@ public sealed class Debouncer : IDisposable
         }
     }
 
+    /// <summary>How long until the pending change is confirmed if the level holds (zero when overdue); null when none is pending.</summary>
+    public TimeSpan? PendingFor
+    {
+        get
+        {
+            lock (_gate)
+            {
+                if (RawLevel is null || RawLevel == StableLevel)
+                {
+                    return null;
+                }
+
+                var left = StableFor - _time.GetElapsedTime(_rawSinceTimestamp);
+                return left > TimeSpan.Zero ? left : TimeSpan.Zero;
+            }
+        }
+    }
+
     /// <summary>Sets the stable level without reporting a change (initial read, recovery); drops a pending change.</summary>
     public void Reset(PinValue? level)
     {

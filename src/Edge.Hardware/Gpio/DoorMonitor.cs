@@ -99,6 +99,31 @@ public sealed class DoorMonitor : IDisposable
 
     public string DoorId => _door.Id;
 
+    /// <summary>
+    /// How soon the next pin-driven decision can come: the least time an input's pending change still has to hold
+    /// (zero when overdue). Null when no change is being debounced: the next signal is then at least a whole debounce
+    /// time away (barring the held-open deadline, a chatter fault ending, or a lost edge found by the read-back).
+    /// </summary>
+    public TimeSpan? NextDecisionIn
+    {
+        get
+        {
+            lock (_gate)
+            {
+                TimeSpan? soonest = null;
+                foreach (var input in Inputs())
+                {
+                    if (input.Debouncer.PendingFor is { } left && (soonest is null || left < soonest))
+                    {
+                        soonest = left;
+                    }
+                }
+
+                return soonest;
+            }
+        }
+    }
+
     /// <summary>The monitor's current view of the door.</summary>
     public DoorStatus CurrentState
     {

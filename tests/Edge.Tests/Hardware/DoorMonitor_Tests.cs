@@ -180,6 +180,25 @@ public class DoorMonitor_Tests
     }
 
     [Fact]
+    public void NextDecisionIn_says_how_long_the_pending_change_still_has_to_hold_and_is_null_when_none_is_pending()
+    {
+        using var rig = new DoorRig(DoorRig.Door()); // 50 ms debounce
+
+        rig.At(5);
+        Assert.Null(rig.Monitor.NextDecisionIn);
+        rig.Driver.SetInputLevel(DoorRig.ContactPin, PinValue.High);
+        Assert.Equal(TimeSpan.FromMilliseconds(50), rig.Monitor.NextDecisionIn);
+        rig.At(5.030);
+        Assert.Equal(TimeSpan.FromMilliseconds(20), rig.Monitor.NextDecisionIn);
+        rig.At(5.050); // confirmed: the opening is decided
+        Assert.Null(rig.Monitor.NextDecisionIn);
+        rig.Driver.SetInputLevel(DoorRig.ButtonPin, PinValue.Low); // a press, then the door closing 10 ms later
+        rig.At(5.060);
+        rig.Driver.SetInputLevel(DoorRig.ContactPin, PinValue.Low);
+        Assert.Equal(TimeSpan.FromMilliseconds(40), rig.Monitor.NextDecisionIn); // the sooner of the two
+    }
+
+    [Fact]
     public void Change_shorter_than_the_debounce_time_makes_no_event()
     {
         using var rig = new DoorRig(DoorRig.Door());

@@ -220,6 +220,33 @@ public sealed class IndexStore_Tests : IDisposable
     }
 
     [Fact]
+    public void CheckpointIfLogOver_empties_the_log_into_the_data_file_only_from_the_given_size()
+    {
+        using (var store = _scratch.Open())
+        {
+            var events = store.Database.GetCollection("events");
+            for (var i = 1; i <= 20; i++)
+            {
+                events.Insert(new BsonDocument { ["_id"] = i, ["payload"] = new string('x', 3000) });
+                store.WaitUntilDurable();
+            }
+            var log = store.LogStream;
+            var pages = log.Length / EncryptedPageStream.PageSize;
+            var epoch = log.Epoch;
+            Assert.InRange(pages, 20, 999); // below LiteDB's own checkpoint (1000 pages)
+
+            Assert.False(store.CheckpointIfLogOver(pages + 1));
+            Assert.Equal((pages, epoch), (log.Length / EncryptedPageStream.PageSize, log.Epoch));
+
+            Assert.True(store.CheckpointIfLogOver(pages));
+            Assert.Equal((0L, epoch + 1), (log.Length, log.Epoch));
+        }
+        using var reopened = _scratch.Open();
+        Assert.Equal(20, reopened.Database.GetCollection("events").Count());
+        Assert.Equal(EncryptedPageStream.HeaderSize, new FileInfo(_scratch.LogPath).Length);
+    }
+
+    [Fact]
     public void SizeBytes_counts_the_data_and_log_files_on_disk()
     {
         using var store = _scratch.Open();
