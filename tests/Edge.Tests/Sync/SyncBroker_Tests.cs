@@ -170,21 +170,28 @@ public class SyncRefusal_Tests(ITestOutputHelper output)
         public void WriteLine(string format, params object[] args) => WriteLine(string.Format(format, args));
     }
 
+    /// <summary>A mosquitto for anonymous clients with only the ACL lines given: every other topic gets reason 135.</summary>
+    private static async Task<(MosquittoBroker Broker, string AclDirectory)> StartWithAclAsync(IEnumerable<string> acl)
+    {
+        var directory = Directory.CreateTempSubdirectory("edge-acl-").FullName;
+        var file = Path.Combine(directory, "acl");
+        File.WriteAllLines(file, acl);
+        // mosquitto reads the ACL after dropping root for its own user: it must be readable by others.
+        File.SetUnixFileMode(directory, (UnixFileMode)0b111_101_101);
+        File.SetUnixFileMode(file, (UnixFileMode)0b110_100_100);
+        return (await MosquittoBroker.StartAsync([$"acl_file {file}"]), directory);
+    }
+
     [Fact]
     public async Task A_publish_the_broker_refuses_is_logged_with_its_MQTT_5_reason_code_and_stays_queued()
     {
-        var aclDirectory = Directory.CreateTempSubdirectory("edge-acl-").FullName;
-        var acl = Path.Combine(aclDirectory, "acl");
         // Anonymous clients may publish status and health and read commands, nothing else (mosquitto answers 135).
-        File.WriteAllLines(acl, [
+        var (broker, aclDirectory) = await StartWithAclAsync([
             $"topic readwrite {SyncSupport.Root}/status",
             $"topic readwrite {SyncSupport.Root}/health",
             $"topic read {SyncSupport.Root}/cmd/#",
         ]);
-        // mosquitto reads the ACL after dropping root for its own user: it must be readable by others.
-        File.SetUnixFileMode(aclDirectory, (UnixFileMode)0b111_101_101);
-        File.SetUnixFileMode(acl, (UnixFileMode)0b110_100_100);
-        await using var broker = await MosquittoBroker.StartAsync([$"acl_file {acl}"]);
+        await using var _ = broker;
         using var signer = new CentralSigner();
         var capture = new CapturingOutput(output);
         await using var site = new TestSite(capture, (config, root) => SyncSupport.Configure(config, root, broker.Url, signer),
@@ -204,16 +211,12 @@ public class SyncRefusal_Tests(ITestOutputHelper output)
     [Fact]
     public async Task A_stream_the_brokers_ACL_refuses_waits_in_the_outbox_while_the_other_streams_go_on()
     {
-        var aclDirectory = Directory.CreateTempSubdirectory("edge-acl-").FullName;
-        var acl = Path.Combine(aclDirectory, "acl");
         // A broker whose ACL predates the `audit` stream: every other topic of the box is allowed.
-        File.WriteAllLines(acl, [
+        var (broker, aclDirectory) = await StartWithAclAsync([
             .. new[] { "status", "health", "events", "segments", "clips/#", "cmd-reply/#" }.Select(t => $"topic readwrite {SyncSupport.Root}/{t}"),
             $"topic read {SyncSupport.Root}/cmd/#",
         ]);
-        File.SetUnixFileMode(aclDirectory, (UnixFileMode)0b111_101_101);
-        File.SetUnixFileMode(acl, (UnixFileMode)0b110_100_100);
-        await using var broker = await MosquittoBroker.StartAsync([$"acl_file {acl}"]);
+        await using var _ = broker;
         using var signer = new CentralSigner();
         var capture = new CapturingOutput(output);
         await using var site = new TestSite(capture, (config, root) => SyncSupport.Configure(config, root, broker.Url, signer),
