@@ -279,7 +279,13 @@ public sealed class DoorService : BackgroundService, IDoorSignalSink
     {
         if (!FlaggedKinds.Contains(e.Kind) || e.Cameras.Count == 0 || e.EndUtc is not { } end) return null;
         var flags = _settings.Raw.Flags;
-        return _flagger.Flag(e.Cameras, e.StartUtc - flags.PreRoll, end + flags.PostRoll, $"door {e.Door}: {e.Kind}", e.Id, "door monitor");
+        // A wall clock stepped back while the door was open (NTP correcting a clock that ran ahead) puts the close
+        // before the opening: the flag then covers both instants rather than refusing an "end before start" window.
+        var (first, last) = end >= e.StartUtc ? (e.StartUtc, end) : (end, e.StartUtc);
+        var from = first - flags.PreRoll;
+        var to = last + flags.PostRoll;
+        if (to <= from) to = from.AddMilliseconds(1); // no pre- or post-roll and an instant: flag the instant
+        return _flagger.Flag(e.Cameras, from, to, $"door {e.Door}: {e.Kind}", e.Id, "door monitor");
     }
 
     private void Audit(string action, EventRecord e) => _index.Audit(new AuditRecord

@@ -62,6 +62,51 @@ public class DoorFlags_Tests(ITestOutputHelper output)
             Assert.True((await Media.ProbeAsync(site.OpenSegment(reopened.GetSegment(id)!))).Plays);
     }
 
+    /// <summary>The system's clock with a wall-time offset a test can change: a clock step (timers and intervals keep the monotonic clock).</summary>
+    private sealed class SteppedClock : TimeProvider
+    {
+        public TimeSpan Offset { get; set; }
+        public override DateTimeOffset GetUtcNow() => System.GetUtcNow() + Offset;
+    }
+
+    [Fact]
+    public async Task A_wall_clock_stepped_back_while_the_door_is_open_still_gives_the_event_a_flag_over_both_instants_and_the_doors_go_on()
+    {
+        var clock = new SteppedClock();
+        await using var site = new TestSite(output, (config, root) =>
+        {
+            config["doors"] = new JsonArray(new JsonObject
+            {
+                ["id"] = "server-room", ["contactPin"] = 17, ["contactClosedLevel"] = "low", ["cameras"] = new JsonArray("cam1"),
+            });
+            File.WriteAllText(Path.Combine(root, "closed.json"), """{ "initial": { "17": "low" }, "steps": [] }""");
+            config["gpio"] = new JsonObject { ["driver"] = "simulated", ["scenarioFile"] = "closed.json" };
+            config["flags"] = new JsonObject { ["preRoll"] = "00:00:02", ["postRoll"] = "00:00:03" };
+        }, TestSite.TestPatternCamera("cam1", segmentSeconds: 1)) { Time = clock };
+        await site.StartAsync();
+        var index = site.Index!;
+        var pins = site.Host.GetRequiredService<DoorService>().SimulatedDriver!;
+        await TestSite.WaitUntilAsync(() => index.QuerySegments("cam1").Count >= 2, TimeSpan.FromSeconds(30), "two segments before the door opens");
+
+        pins.SetInputLevel(17, PinValue.High); // open
+        await TestSite.WaitUntilAsync(() => index.QueryEvents(kind: "door_opened").Count == 1, TimeSpan.FromSeconds(10), "the opening");
+        clock.Offset = TimeSpan.FromMinutes(-2); // NTP steps the clock back two minutes
+        pins.SetInputLevel(17, PinValue.Low);  // closed
+        await TestSite.WaitUntilAsync(() => index.AllFlags().Count == 1, TimeSpan.FromSeconds(10), "the flag of the closed door");
+        var opened = Assert.Single(index.QueryEvents(kind: "door_opened"));
+        Assert.True(opened.EndUtc < opened.StartUtc, "the close was recorded at the stepped-back time");
+        var flag = index.AllFlags()[0];
+        Assert.Equal((opened.EndUtc!.Value.AddSeconds(-2), opened.StartUtc.AddSeconds(3)), (flag.FromUtc, flag.ToUtc));
+
+        // The door service is still there: the next opening is recorded and flagged too.
+        await Task.Delay(500);
+        pins.SetInputLevel(17, PinValue.High);
+        await Task.Delay(300);
+        pins.SetInputLevel(17, PinValue.Low);
+        await TestSite.WaitUntilAsync(() => index.QueryEvents(kind: "door_opened").Count == 2 && index.QueryEvents(kind: "door_opened").All(e => e.EndUtc is not null),
+            TimeSpan.FromSeconds(10), "the second opening recorded and closed");
+    }
+
     [Fact]
     public async Task Overlapping_flags_on_the_same_cameras_merge_and_others_stay_apart()
     {

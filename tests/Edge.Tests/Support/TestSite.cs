@@ -81,10 +81,13 @@ public sealed class TestSite : IAsyncDisposable
         ["source"] = new JsonObject { ["type"] = "rtsp", ["url"] = url.ToString(), ["transport"] = "udp" },
     };
 
+    /// <summary>The agent's clock (set before <see cref="StartAsync"/>); the system's by default.</summary>
+    public TimeProvider Time { get; set; } = TimeProvider.System;
+
     public async Task StartAsync()
     {
         Index = IndexOpener.Open(Settings, createKeyIfMissing: true);
-        _host = AgentHost.Build(Settings, Index, TimeProvider.System, logging => logging.AddProvider(new TestOutputLoggerProvider(_output)));
+        _host = AgentHost.Build(Settings, Index, Time, logging => logging.AddProvider(new TestOutputLoggerProvider(_output)));
         await _host.StartAsync();
     }
 
