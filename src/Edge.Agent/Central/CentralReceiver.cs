@@ -443,8 +443,7 @@ public sealed class CentralReceiver : IAsyncDisposable
             _log.LogError("central: {Site}/{Device} sent audit seq {Seq} again with another hash ({Sent}, first {Kept}); the central keeps the first: the box's audit trail was rewritten",
                 site, device, kept.Seq, sent.Hash, kept.Hash);
         // The box batches from its oldest record on: the first message's first record is where the copy starts.
-        if (id == 1) _store.UpdateDevice(site, device, d => d.AuditCopyStartSeq ??= records[0].Seq);
-        CheckAuditCopy(site, device);
+        CheckAuditCopy(site, device, id == 1 ? records[0].Seq : null);
     }
 
     private static string Hex64(JsonObject o, string key, string path)
@@ -456,12 +455,13 @@ public sealed class CentralReceiver : IAsyncDisposable
     }
 
     /// <summary>Walks the stored copy from where it was checked last, as far as records are there, stopping at the first break.</summary>
-    private void CheckAuditCopy(string site, string device)
+    private void CheckAuditCopy(string site, string device, long? startSeq)
     {
         string? problem = null;
         long checkedThrough = 0;
         _store.UpdateDevice(site, device, d =>
         {
+            d.AuditCopyStartSeq ??= startSeq;
             if (d.AuditCopyProblem is not null || d.AuditCopyStartSeq is not { } start) return;
             long seq = Math.Max(d.AuditCopyVerifiedSeq, start - 1);
             string? hash = d.AuditCopyVerifiedHash;

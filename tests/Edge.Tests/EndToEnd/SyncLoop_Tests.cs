@@ -119,9 +119,7 @@ public class SyncLoop_Tests(ITestOutputHelper output)
         await TestSite.WaitUntilAsync(() => index.QuerySegments("cam1").Count >= 3, Patience, "three segments before the door opens");
 
         // No central subscribed yet: the broker takes every chunk (PUBACK) and hands them to nobody.
-        pins.SetInputLevel(17, PinValue.High);
-        await Task.Delay(1200);
-        pins.SetInputLevel(17, PinValue.Low);
+        await SyncSupport.OpenDoorAsync(pins, TimeSpan.FromMilliseconds(1200));
         await TestSite.WaitUntilAsync(() => index.AllClips() is [{ State: ClipStates.Uploaded }], Patience, "the clip sent into the void");
         var lost = index.AllClips()[0];
         Assert.Equal(1, lost.Uploads);
@@ -175,15 +173,11 @@ public class SyncLoop_Tests(ITestOutputHelper output)
         await TestSite.WaitUntilAsync(() => index.QuerySegments("cam1").Count >= 4, Patience, "four segments before the first door event");
 
         // A door opening while connected; the broker goes away; another opening while it is away.
-        pins.SetInputLevel(17, PinValue.High);
-        await Task.Delay(1200);
-        pins.SetInputLevel(17, PinValue.Low);
+        await SyncSupport.OpenDoorAsync(pins, TimeSpan.FromMilliseconds(1200));
         await TestSite.WaitUntilAsync(() => index.AllFlags().Count == 1, Patience, "the first flag");
         await broker.StopAsync();
         await Task.Delay(5500); // past the first flag's post-roll plus the next one's pre-roll: two flags, not one merged
-        pins.SetInputLevel(17, PinValue.High);
-        await Task.Delay(1200);
-        pins.SetInputLevel(17, PinValue.Low);
+        await SyncSupport.OpenDoorAsync(pins, TimeSpan.FromMilliseconds(1200));
         await TestSite.WaitUntilAsync(() => index.AllFlags().Count == 2, Patience, "the second flag, while the broker is away");
         await Task.Delay(3000);
         Assert.True(index.OutboxDepth().Messages > 0, "messages queued during the outage");

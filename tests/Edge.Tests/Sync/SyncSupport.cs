@@ -54,6 +54,14 @@ public static class SyncSupport
         };
     }
 
+    /// <summary>Opens the simulated door on pin 17 (AddDoor's contact) for <paramref name="openFor"/>, then closes it.</summary>
+    public static async Task OpenDoorAsync(Edge.Hardware.Gpio.SimulatedGpioDriver pins, TimeSpan openFor)
+    {
+        pins.SetInputLevel(17, System.Device.Gpio.PinValue.High);
+        await Task.Delay(openFor);
+        pins.SetInputLevel(17, System.Device.Gpio.PinValue.Low);
+    }
+
     public static void AddDoor(JsonObject config, string root, params string[] cameras)
     {
         config["doors"] = new JsonArray(new JsonObject
