@@ -23,7 +23,11 @@ public class FfmpegCrash_Tests(ITestOutputHelper output)
         int pid = recorder.FfmpegProcessId ?? throw new InvalidOperationException("no ffmpeg running");
         System.Diagnostics.Process.GetProcessById(pid).Kill();
 
-        await TestSite.WaitUntilAsync(() => site.Index.QuerySegments("cam1").Count >= beforeKill.Count + 2, TimeSpan.FromSeconds(40), "recording to resume after the kill");
+        // Resumed means the restarted ffmpeg's first segment is indexed. A segment count alone is not enough: under
+        // load, segments finished before the kill may still be waiting to be sealed and would satisfy it.
+        await TestSite.WaitUntilAsync(() => site.Index.QueryEvents().Any(e => e.Kind == EventKinds.CameraOnline), TimeSpan.FromSeconds(40), "the camera to come back online");
+        int atOnline = site.Index.QuerySegments("cam1").Count;
+        await TestSite.WaitUntilAsync(() => site.Index.QuerySegments("cam1").Count > atOnline, TimeSpan.FromSeconds(20), "a segment of the restarted ffmpeg");
         await site.StopAsync();
 
         using var index = IndexOpener.Open(site.Settings, createKeyIfMissing: false);
