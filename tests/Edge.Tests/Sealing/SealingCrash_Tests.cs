@@ -55,7 +55,11 @@ public class SealingCrash_Tests(ITestOutputHelper output)
             // quarantines that file itself; those are counted by the window below only for the log.)
             var report = await StartAndStopAsync(site, round);
             Assert.False(report.FoundInconsistency, $"round {round}: {report}");
-            Assert.InRange(report.QuarantinedStaged, 0, site.Settings.Cameras.Count);
+            // The message names every quarantined file (<camera>_<run id ms>_<n>) and the round's window, so a failure
+            // says whose file was lost: the killed agent's runs, or an earlier clean stop's.
+            Assert.True(report.QuarantinedStaged <= site.Settings.Cameras.Count,
+                $"round {round} (started {roundStartMs}, killed {killMs}): {report}; quarantine holds " +
+                string.Join(", ", Directory.Exists(quarantine) ? Directory.EnumerateFiles(quarantine).Select(Path.GetFileName).Order() : []));
             foreach (var camera in site.Settings.Cameras)
                 output.WriteLine($"round {round} {camera.Id}: {QuarantinedOf(camera.Id, roundStartMs, killMs)} file(s) of the killed agent's runs quarantined, " +
                                  $"{report.RecoveredFromJournal} journaled segment(s) sealed at restart (both cameras)");
