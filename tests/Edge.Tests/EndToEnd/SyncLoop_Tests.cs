@@ -207,7 +207,11 @@ public class SyncLoop_Tests(ITestOutputHelper output)
             Assert.Equal(e.EndUtc is null, end is null);
         }
         Assert.True(reopened.QueryEvents().Count(e => e.Kind.StartsWith("door", StringComparison.Ordinal)) >= 2);
-        Assert.Equal(0, receiver.Counters.Gaps);
+        // The broker restarts without persistence: what the box publishes after reconnecting and before the central
+        // has subscribed again is acknowledged to the box and dropped. The central sees the hole and asks for a
+        // resend (protocol.md, "order and duplicates"); the loop above checked that every event arrived after all.
+        Assert.True(receiver.Counters.Gaps == 0 || receiver.Counters.ResendsRequested > 0,
+            $"{receiver.Counters.Gaps} gap(s) in the events stream and no resend requested");
         Assert.Equal(events.Max(e => e.MessageId), central.Store.HighestId(Site, Device, "events"));
 
         // Every segment manifest up to the last batch that went, with the box's hash.
