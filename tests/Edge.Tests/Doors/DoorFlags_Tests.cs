@@ -5,6 +5,7 @@ using Edge.Agent.Flags;
 using Edge.Agent.Index;
 using Edge.Agent.Storage;
 using Edge.Tests.Support;
+using Edge.Tests.Sync;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
@@ -19,14 +20,9 @@ public class DoorFlags_Tests(ITestOutputHelper output)
     {
         await using var site = new TestSite(output, (config, root) =>
         {
-            config["doors"] = new JsonArray(new JsonObject
-            {
-                ["id"] = "server-room", ["contactPin"] = 17, ["contactClosedLevel"] = "low", ["cameras"] = new JsonArray("cam1"),
-            });
             // Only the door's idle level comes from a scenario; the test drives the pin itself.
-            File.WriteAllText(Path.Combine(root, "closed.json"), """{ "initial": { "17": "low" }, "steps": [] }""");
-            config["gpio"] = new JsonObject { ["driver"] = "simulated", ["scenarioFile"] = "closed.json" };
-            config["flags"] = new JsonObject { ["preRoll"] = "00:00:02", ["postRoll"] = "00:00:03" };
+            SyncSupport.AddDoor(config, root, "cam1");
+            config["flags"]!["postRoll"] = "00:00:03";
         }, TestSite.TestPatternCamera("cam1", segmentSeconds: 1), TestSite.TestPatternCamera("cam2", segmentSeconds: 1));
         await site.StartAsync();
         var index = site.Index!;
@@ -75,13 +71,8 @@ public class DoorFlags_Tests(ITestOutputHelper output)
         var clock = new SteppedClock();
         await using var site = new TestSite(output, (config, root) =>
         {
-            config["doors"] = new JsonArray(new JsonObject
-            {
-                ["id"] = "server-room", ["contactPin"] = 17, ["contactClosedLevel"] = "low", ["cameras"] = new JsonArray("cam1"),
-            });
-            File.WriteAllText(Path.Combine(root, "closed.json"), """{ "initial": { "17": "low" }, "steps": [] }""");
-            config["gpio"] = new JsonObject { ["driver"] = "simulated", ["scenarioFile"] = "closed.json" };
-            config["flags"] = new JsonObject { ["preRoll"] = "00:00:02", ["postRoll"] = "00:00:03" };
+            SyncSupport.AddDoor(config, root, "cam1");
+            config["flags"]!["postRoll"] = "00:00:03";
         }, TestSite.TestPatternCamera("cam1", segmentSeconds: 1)) { Time = clock };
         await site.StartAsync();
         var index = site.Index!;
