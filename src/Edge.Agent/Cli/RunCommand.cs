@@ -1,6 +1,7 @@
 using Edge.Agent.Configuration;
 using Edge.Agent.Hosting;
 using Edge.Agent.Index;
+using Edge.Hardware.Cameras;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
@@ -11,11 +12,13 @@ public static class RunCommand
     public static async Task<int> RunAsync(FileInfo configFile, CommandContext context, CancellationToken cancellationToken)
     {
         var settings = EdgeConfigLoader.Load(configFile.FullName);
+        // The cameras' first audio probes run while the index opens and reconciles: the first segment comes sooner.
+        using var probeHeadStart = AudioProbeHeadStart.Start(settings.Cameras, CameraProbe.FfprobeBeside(settings.FfmpegPath), CameraRecorder.ProbeTimeout);
         if (!DeviceKeyCheck.EnsureCreated(settings, context)) return EdgeCli.ExitFailure;
         using var index = await OpenWaitingForReadersAsync(settings, context, cancellationToken).ConfigureAwait(false);
         index.Audit(new AuditRecord { AtUtc = context.Time.GetUtcNow().UtcDateTime, Action = "agent_start", User = context.AuditUser, Detail = $"config {settings.ConfigPath}" });
         Audit.ConfigAudit.RecordAtStart(index, settings, context.Time.GetUtcNow().UtcDateTime);
-        using var host = AgentHost.Build(settings, index, context.Time);
+        using var host = AgentHost.Build(settings, index, context.Time, probeHeadStart: probeHeadStart);
         try
         {
             // Not host.RunAsync: it disposes the host, and the failed services are read from it below (a clean

@@ -9,6 +9,7 @@ using Edge.Agent.Index;
 using Edge.Agent.Recording;
 using Edge.Agent.Sealing;
 using Edge.Agent.Storage;
+using Edge.Hardware.Cameras;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -17,7 +18,8 @@ namespace Edge.Agent.Hosting;
 
 public static class AgentHost
 {
-    public static IHost Build(EdgeSettings settings, EdgeIndex index, TimeProvider time, Action<ILoggingBuilder>? configureLogging = null)
+    public static IHost Build(EdgeSettings settings, EdgeIndex index, TimeProvider time, Action<ILoggingBuilder>? configureLogging = null,
+        AudioProbeHeadStart? probeHeadStart = null)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true, Args = [] });
         builder.Services.AddSystemd();
@@ -36,6 +38,7 @@ public static class AgentHost
         builder.Services.AddSingleton(settings);
         builder.Services.AddSingleton(index);
         builder.Services.AddSingleton(time);
+        if (probeHeadStart is not null) builder.Services.AddSingleton(probeHeadStart);
         // The box holds only the owner's public key: it seals, and cannot open what it sealed.
         builder.Services.AddSingleton<ISegmentSealer>(new SealingSegmentSealer(OwnerKeys.LoadPublic(settings.OwnerPublicKeyFile!)));
         builder.Services.AddSingleton<Flagger>();

@@ -30,10 +30,13 @@ public sealed class RecordingService : BackgroundService
 
     private readonly RecordingRate _rate;
     private readonly RetentionService _retention;
+    private readonly AudioProbeHeadStart? _probeHeadStart;
 
+    /// <param name="probeHeadStart">Audio probes `edge run` started before the index opened, for the recorders' first runs.</param>
     public RecordingService(EdgeSettings settings, EdgeIndex index, ISegmentSealer sealer, RecordingRate rate, RetentionService retention,
-        TimeProvider time, ILoggerFactory loggers)
+        TimeProvider time, ILoggerFactory loggers, AudioProbeHeadStart? probeHeadStart = null)
     {
+        _probeHeadStart = probeHeadStart;
         _rate = rate;
         _retention = retention;
         _settings = settings;
@@ -89,7 +92,7 @@ public sealed class RecordingService : BackgroundService
         {
             var staging = Path.Combine(_settings.StagingDirectory, SegmentLayout.CameraDirectory(camera.Id));
             _recorders[camera.Id] = new CameraRecorder(camera, staging, _settings.FfmpegPath, _signals.Writer, _time, clock,
-                _loggers.CreateLogger("Edge.Camera." + camera.Id));
+                _loggers.CreateLogger("Edge.Camera." + camera.Id), _probeHeadStart);
         }
         await base.StartAsync(cancellationToken).ConfigureAwait(false);
     }

@@ -1,11 +1,15 @@
-// ffprobe of a camera's source through FFMpegCore: codec, resolution, frame rate, bitrate, audio.
+// ffprobe of a camera's source: the full probe through FFMpegCore (codec, resolution, frame rate, bitrate, audio) for
+// the operator's tools, and the quick audio-only probe the recorder runs before each ffmpeg start.
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.RegularExpressions;
 using FFMpegCore;
 
 namespace Edge.Hardware.Cameras;
 
 public sealed record CameraProbeResult(string VideoCodec, int Width, int Height, double FramesPerSecond, long? BitrateBitsPerSecond, string? AudioCodec);
 
-public static class CameraProbe
+public static partial class CameraProbe
 {
     public static async Task<CameraProbeResult> ProbeAsync(CameraSource source, CancellationToken cancellationToken)
     {
@@ -39,16 +43,68 @@ public static class CameraProbe
     /// (<c>-analyzeduration 0 -probesize 32</c>): ~0.3 s instead of ~2.5 s of reading and decoding video that
     /// delayed the first segment. A V4L2 device carries no audio (a USB camera's microphone is a separate ALSA
     /// device), and the test pattern has none: neither is probed.
+    /// ffprobe is run directly, asked for two CSV columns, not through FFMpegCore: FFMpegCore first runs
+    /// <c>ffprobe -version</c> (~0.13 s) and then binds ffprobe's whole JSON, both on the way to the first segment.
     /// </summary>
-    public static async Task<string?> ProbeAudioCodecAsync(CameraSource source, CancellationToken cancellationToken)
+    /// <param name="ffprobePath">ffprobe, as a path or a name looked up in PATH (<see cref="FfprobeBeside"/>).</param>
+    public static async Task<string?> ProbeAudioCodecAsync(CameraSource source, CancellationToken cancellationToken, string ffprobePath = "ffprobe")
     {
         if (source is not RtspSource rtsp) return null;
-        var analysis = await FFProbe.AnalyseAsync(rtsp.Url, customArguments:
-            $"-rtsp_transport {rtsp.Transport.ToString().ToLowerInvariant()} -timeout {(long)FfmpegRecordingCommand.RtspSocketTimeout.TotalMicroseconds} " +
-            "-analyzeduration 0 -probesize 32",
-            cancellationToken: cancellationToken).ConfigureAwait(false);
-        if (analysis.PrimaryVideoStream is null)
+        var psi = new ProcessStartInfo(ffprobePath)
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false,
+        };
+        foreach (var a in new[]
+                 {
+                     "-hide_banner", "-loglevel", "error",
+                     "-rtsp_transport", rtsp.Transport.ToString().ToLowerInvariant(),
+                     "-timeout", ((long)FfmpegRecordingCommand.RtspSocketTimeout.TotalMicroseconds).ToString(CultureInfo.InvariantCulture),
+                     "-analyzeduration", "0", "-probesize", "32",
+                     "-show_entries", "stream=codec_type,codec_name", "-of", "csv=p=0",
+                     rtsp.Url.AbsoluteUri,
+                 })
+            psi.ArgumentList.Add(a);
+
+        using var process = Process.Start(psi) ?? throw new InvalidOperationException($"could not start {ffprobePath}");
+        process.StandardInput.Close();
+        var stdout = process.StandardOutput.ReadToEndAsync(cancellationToken);
+        var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
+        try
+        {
+            await process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            try { process.Kill(); } catch (InvalidOperationException) { } // it exited meanwhile
+            throw;
+        }
+        var output = await stdout.ConfigureAwait(false);
+        if (process.ExitCode != 0)
+        {
+            var said = (await stderr.ConfigureAwait(false)).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault();
+            // ffprobe repeats the URL, with the camera's user and password in it: never pass those on.
+            said = said is null ? "no message" : said.Replace(rtsp.Url.AbsoluteUri, source.Describe(), StringComparison.Ordinal);
+            throw new InvalidDataException($"{source.Describe()}: ffprobe exited with {process.ExitCode}: {Credentials().Replace(said, "://")}");
+        }
+        // One line per stream, "codec_name,codec_type" (ffprobe prints the fields in its own order).
+        string? video = null, audio = null;
+        foreach (var line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var fields = line.Split(',');
+            if (fields.Length != 2) continue;
+            var (codec, type) = fields[1] is "video" or "audio" ? (fields[0], fields[1]) : (fields[1], fields[0]);
+            if (type == "video") video ??= codec;
+            else if (type == "audio") audio ??= codec;
+        }
+        if (video is null)
             throw new InvalidDataException($"{source.Describe()}: the stream has no video");
-        return analysis.PrimaryAudioStream?.CodecName;
+        return audio;
     }
+
+    /// <summary>The ffprobe that belongs to a configured ffmpeg: beside it when ffmpeg is given as a path, else from PATH.</summary>
+    public static string FfprobeBeside(string ffmpegPath) =>
+        Path.GetDirectoryName(ffmpegPath) is { Length: > 0 } directory ? Path.Combine(directory, "ffprobe") : "ffprobe";
+
+    [GeneratedRegex(@"://[^/@\s]+@")]
+    private static partial Regex Credentials();
 }

@@ -11,7 +11,7 @@ namespace Edge.Hardware.Cameras;
 public sealed class CameraRecorder
 {
     public static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(5);
-    private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(15);
+    public static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(15);
 
     private readonly CameraSpec _camera;
     private readonly string _stagingDirectory;
@@ -20,13 +20,15 @@ public sealed class CameraRecorder
     private readonly TimeProvider _time;
     private readonly IClockTrust _clock;
     private readonly ILogger _logger;
+    private readonly AudioProbeHeadStart? _probeHeadStart;
     private readonly RestartBackoff _backoff = new(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(60));
 
     private volatile FfmpegProcess? _current;
 
     public CameraRecorder(CameraSpec camera, string stagingDirectory, string ffmpegPath, ChannelWriter<RecorderSignal> signals,
-        TimeProvider time, IClockTrust clock, ILogger logger)
+        TimeProvider time, IClockTrust clock, ILogger logger, AudioProbeHeadStart? probeHeadStart = null)
     {
+        _probeHeadStart = probeHeadStart;
         _camera = camera;
         _stagingDirectory = stagingDirectory;
         _ffmpegPath = ffmpegPath;
@@ -231,10 +233,16 @@ public sealed class CameraRecorder
         if (!_camera.RecordAudio || _camera.Source is not RtspSource) return null; // only RTSP sources carry audio
         try
         {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-            timeout.CancelAfter(ProbeTimeout);
-            if (await CameraProbe.ProbeAudioCodecAsync(_camera.Source, timeout.Token).ConfigureAwait(false) is not { } audio)
-                return null;
+            string? audio;
+            if (_probeHeadStart?.Take(_camera.Id) is { } early)
+                audio = await early.WaitAsync(stopping).ConfigureAwait(false); // started with the agent, limited by ProbeTimeout too
+            else
+            {
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+                timeout.CancelAfter(ProbeTimeout);
+                audio = await CameraProbe.ProbeAudioCodecAsync(_camera.Source, timeout.Token, CameraProbe.FfprobeBeside(_ffmpegPath)).ConfigureAwait(false);
+            }
+            if (audio is null) return null;
             var container = SegmentContainer.For(_camera.Source);
             if (!container.CanHoldAudio(audio))
             {
