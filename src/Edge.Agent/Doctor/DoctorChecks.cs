@@ -95,11 +95,12 @@ public sealed partial class DoctorChecks(EdgeSettings settings, TimeProvider tim
             ? DoctorCheck.Ok("ffmpeg", null, $"ffmpeg {v} ({ffmpeg.Path})")
             : DoctorCheck.Fail("ffmpeg", null, $"cannot run {settings.FfmpegPath}: {ffmpeg.Problem}",
                 "install it (`apt-get install ffmpeg`), or set recording.ffmpegPath in edge.json to where it is");
-        // Camera probes (edge cameras probe, this doctor) go through FFMpegCore, which runs ffprobe from PATH.
+        // Camera probes (edge cameras probe, this doctor) and the start-up dating of segments a killed agent left
+        // unjournaled (StagingRecovery) go through FFMpegCore, which runs ffprobe from PATH.
         var ffprobe = Version("ffprobe");
         yield return ffprobe.Version is { } pv
             ? DoctorCheck.Ok("ffprobe", null, $"ffprobe {pv} ({ffprobe.Path})")
-            : DoctorCheck.Warn("ffprobe", null, $"cannot run ffprobe: {ffprobe.Problem}; cameras cannot be probed (recording does not need it)",
+            : DoctorCheck.Warn("ffprobe", null, $"cannot run ffprobe: {ffprobe.Problem}; cameras cannot be probed, and a segment finished but not journaled when the agent was killed is quarantined instead of sealed at the next start (recording itself does not need it)",
                 "install it with ffmpeg (`apt-get install ffmpeg`)");
     }
 

@@ -1,7 +1,11 @@
 // Start-up reconciliation of the index with the disk, in the spirit of Moonfire NVR's schema.md. The write order
-// (NAME.partial complete and fsynced → index record durable → rename to NAME, directory fsynced → staged file
-// deleted) leaves these possible states after a crash, each with its repair:
-//   1. a staged file in staging:             torn or never sealed    → moved to staging/quarantine, never indexed
+// (ffmpeg writes segment n out, prints its line, closes it, only then creates n+1 → line journaled → NAME.partial
+// complete and fsynced → index record durable → rename to NAME, directory fsynced → staged file deleted) leaves
+// these possible states after a crash, each with its repair. Before reconcile runs, RecordingService seals every staged
+// segment ffmpeg finished: the journaled ones, and those a later file of the same run follows (closed, though the
+// crash took the line before it was journaled; dated from the run's journal and ffprobe, see StagingRecovery).
+//   1. a staged file in staging:             torn: a run's last file → moved to staging/quarantine, never indexed
+//                                            (or closed with no video)
 //   2. NAME.partial with a record for NAME:  indexed, not published  → published, once its hash matches the record
 //   3. NAME.partial with no record:          the seal was cut off    → deleted (its staged original is handled by 1)
 //   4. NAME with no record:                  e.g. an older index     → reported as unknown and left in place: its data
@@ -24,10 +28,13 @@ public sealed record ReconcileReport(int QuarantinedStaged, int PartialsRemoved,
     /// <summary>Segments ffmpeg finished and the recorder journaled, sealed at start-up because the agent died before sealing them.</summary>
     public int RecoveredFromJournal { get; init; }
 
-    public bool FoundAnything => QuarantinedStaged + PartialsRemoved + PartialsPublished + MarkedMissing + UnknownFiles + RecoveredFromJournal > 0;
+    /// <summary>Segments ffmpeg had closed (a later file of its run exists) but the killed agent never journaled, sealed at start-up.</summary>
+    public int RecoveredUnjournaled { get; init; }
+
+    public bool FoundAnything => QuarantinedStaged + PartialsRemoved + PartialsPublished + MarkedMissing + UnknownFiles + RecoveredFromJournal + RecoveredUnjournaled > 0;
 
     public override string ToString() =>
-        $"{RecoveredFromJournal} journaled segment(s) sealed, {QuarantinedStaged} staged file(s) quarantined, {PartialsRemoved} partial seal(s) removed, {PartialsPublished} indexed seal(s) published, " +
+        $"{RecoveredFromJournal} journaled segment(s) sealed, {RecoveredUnjournaled} closed but unjournaled segment(s) sealed, {QuarantinedStaged} staged file(s) quarantined, {PartialsRemoved} partial seal(s) removed, {PartialsPublished} indexed seal(s) published, " +
         $"{MarkedMissing} record(s) marked missing, {UnknownFiles} unknown file(s)";
 }
 

@@ -69,9 +69,11 @@ public sealed class RecordingService : BackgroundService
     {
         // Recover and reconcile before any recorder starts: both must see staging and the disk as the last run left them.
         Directory.CreateDirectory(_settings.StagingDirectory);
-        int recovered = await SealJournaledSegmentsAsync().ConfigureAwait(false);
+        StopStaleFfmpeg();
+        var (journaled, unjournaled) = await SealFinishedSegmentsAsync().ConfigureAwait(false);
         var waiting = _waitingForVolume.Select(s => s.StagedPath).ToHashSet();
-        LastReconcile = new Reconciler(_index, _settings.StagingDirectory, _volumes, _logger, waiting).Run() with { RecoveredFromJournal = recovered };
+        LastReconcile = new Reconciler(_index, _settings.StagingDirectory, _volumes, _logger, waiting).Run()
+            with { RecoveredFromJournal = journaled, RecoveredUnjournaled = unjournaled };
         _index.SetSetting("lastReconcile", System.Text.Json.JsonSerializer.Serialize(LastReconcile));
         if (LastReconcile.FoundAnything)
         {
@@ -97,15 +99,34 @@ public sealed class RecordingService : BackgroundService
         await base.StartAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Seals what ffmpeg finished and the recorder journaled, but the last agent did not live to seal.</summary>
-    private async Task<int> SealJournaledSegmentsAsync()
+    /// <summary>
+    /// An ffmpeg left running by a killed agent goes on writing into staging: stopped before recovery, so the last file
+    /// of its run is the one it was writing and no new file appears while staging is read.
+    /// </summary>
+    private void StopStaleFfmpeg()
     {
-        int recovered = 0;
+        foreach (var camera in _settings.Cameras)
+        {
+            var staging = Path.Combine(_settings.StagingDirectory, SegmentLayout.CameraDirectory(camera.Id));
+            if (Directory.Exists(staging) && StaleFfmpegGuard.KillSurvivor(staging) is int survivor)
+                _logger.LogWarning("camera {Camera}: killed ffmpeg pid {Pid} left running by an earlier agent", camera.Id, survivor);
+        }
+    }
+
+    /// <summary>
+    /// Seals what ffmpeg finished but the last agent did not live to seal: the segments its recorder journaled, and
+    /// those ffmpeg closed before the recorder could journal them (see StagingRecovery).
+    /// </summary>
+    private async Task<(int Journaled, int Unjournaled)> SealFinishedSegmentsAsync()
+    {
+        int journaled = 0, unjournaled = 0;
         foreach (var camera in _settings.Cameras)
         {
             var staging = Path.Combine(_settings.StagingDirectory, SegmentLayout.CameraDirectory(camera.Id));
             if (!Directory.Exists(staging)) continue;
-            foreach (var segment in SegmentJournal.Unsealed(staging, camera.Id))
+            // Both read before anything is sealed: sealing deletes staged files, and which file is a run's last matters.
+            var closed = await StagingRecovery.ClosedButUnjournaledAsync(staging, camera.Id, _logger, CancellationToken.None).ConfigureAwait(false);
+            foreach (var segment in SegmentJournal.Unsealed(staging, camera.Id).Concat(closed).OrderBy(s => s.StartUtc))
             {
                 // Indexed already (the crash came after the record, before the staged file was deleted): the record
                 // and its partial or published file are reconcile's business; the staged copy is a duplicate.
@@ -116,11 +137,21 @@ public sealed class RecordingService : BackgroundService
                 }
                 await SealAndIndexAsync(segment).ConfigureAwait(false);
                 if (File.Exists(segment.StagedPath)) continue; // waiting for a volume
-                recovered++;
-                _logger.LogWarning("camera {Camera}: sealed {File}, finished before the last agent stopped but not sealed by it", camera.Id, Path.GetFileName(segment.StagedPath));
+                if (closed.Contains(segment))
+                {
+                    unjournaled++;
+                    _logger.LogWarning("camera {Camera}: sealed {File}, closed by ffmpeg but not journaled before the last agent stopped; " +
+                        "dated {Start:o} + {Duration:0.###} s (ffprobe), clock {Trust}", camera.Id, Path.GetFileName(segment.StagedPath),
+                        segment.StartUtc, segment.DurationSeconds, segment.ClockTrusted ? "trusted" : "untrusted");
+                }
+                else
+                {
+                    journaled++;
+                    _logger.LogWarning("camera {Camera}: sealed {File}, finished before the last agent stopped but not sealed by it", camera.Id, Path.GetFileName(segment.StagedPath));
+                }
             }
         }
-        return recovered;
+        return (journaled, unjournaled);
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)

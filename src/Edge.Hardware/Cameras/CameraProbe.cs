@@ -107,4 +107,15 @@ public static partial class CameraProbe
 
     [GeneratedRegex(@"://[^/@\s]+@")]
     private static partial Regex Credentials();
+
+    /// <summary>
+    /// Seconds of video in a segment file ffmpeg finished, from the media itself (ffprobe), not from file times; null
+    /// when it holds no video (a file closed before its first frame). Start-up recovery dates segments whose
+    /// segment-list line was lost with it (StagingRecovery).
+    /// </summary>
+    public static async Task<double?> VideoSecondsAsync(string file, CancellationToken cancellationToken)
+    {
+        var analysis = await FFProbe.AnalyseAsync(file, cancellationToken: cancellationToken).ConfigureAwait(false);
+        return analysis.PrimaryVideoStream is not null && analysis.Duration > TimeSpan.Zero ? analysis.Duration.TotalSeconds : null;
+    }
 }

@@ -209,12 +209,7 @@ public sealed class CameraRecorder
             }
         }
 
-        private static int? SequenceNumberOf(string fileName)
-        {
-            var stem = Path.GetFileNameWithoutExtension(fileName);
-            int underscore = stem.LastIndexOf('_');
-            return underscore >= 0 && int.TryParse(stem.AsSpan(underscore + 1), NumberStyles.None, CultureInfo.InvariantCulture, out int n) ? n : null;
-        }
+        private static int? SequenceNumberOf(string fileName) => StagingRecovery.TryParseName(fileName, out _, out int n) ? n : null;
     }
 
     /// <summary>Journals of earlier runs whose segments have all been sealed (their staged files deleted) are done with.</summary>

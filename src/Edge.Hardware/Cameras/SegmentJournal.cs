@@ -34,23 +34,25 @@ public static class SegmentJournal
     }
 
     /// <summary>Segments journaled in a staging directory whose staged file is still there: complete and never sealed.</summary>
-    public static IReadOnlyList<SegmentFinished> Unsealed(string stagingDirectory, string cameraId)
+    public static IReadOnlyList<SegmentFinished> Unsealed(string stagingDirectory, string cameraId) =>
+        Entries(stagingDirectory, cameraId).Where(s => File.Exists(s.StagedPath)).OrderBy(s => s.StartUtc).ToList();
+
+    /// <summary>Every segment journaled in a staging directory, sealed (its staged file gone) or not.</summary>
+    public static IReadOnlyList<SegmentFinished> Entries(string stagingDirectory, string cameraId)
     {
         var found = new List<SegmentFinished>();
+        var inv = CultureInfo.InvariantCulture;
         foreach (var journal in Directory.EnumerateFiles(stagingDirectory, "*" + Extension))
         {
             foreach (var line in File.ReadAllLines(journal))
             {
                 var f = line.Split(',');
                 if (f.Length != 6) continue; // a line cut off by the crash
-                var staged = Path.Combine(stagingDirectory, f[0]);
-                if (!File.Exists(staged)) continue;
-                var inv = CultureInfo.InvariantCulture;
-                found.Add(new SegmentFinished(cameraId, staged, double.Parse(f[1], inv), double.Parse(f[2], inv),
+                found.Add(new SegmentFinished(cameraId, Path.Combine(stagingDirectory, f[0]), double.Parse(f[1], inv), double.Parse(f[2], inv),
                     new DateTimeOffset(long.Parse(f[3], inv), TimeSpan.Zero), new DateTimeOffset(long.Parse(f[4], inv), TimeSpan.Zero), f[5] == "1"));
             }
         }
-        return found.OrderBy(s => s.StartUtc).ToList();
+        return found;
     }
 
     public static void DeleteAll(string stagingDirectory)

@@ -66,4 +66,76 @@ public class JournalRecovery_Tests(ITestOutputHelper output)
         Assert.Single(reopened.AllSegments(), s => s.StartUtc == start.UtcDateTime);
         Assert.False(File.Exists(staged));
     }
+
+    /// <summary>Stages a segment cut off mid-write: the first half of a real one, as ffmpeg leaves the file it was writing.</summary>
+    private static async Task<string> StageTornSegmentAsync(TestSite site, string name)
+    {
+        var path = await StageSegmentAsync(site, name);
+        var bytes = await File.ReadAllBytesAsync(path);
+        await File.WriteAllBytesAsync(path, bytes[..(bytes.Length / 2)]);
+        return path;
+    }
+
+    private static ReconcileReport LastReconcile(TestSite site)
+    {
+        using var index = IndexOpener.Open(site.Settings, createKeyIfMissing: false);
+        return System.Text.Json.JsonSerializer.Deserialize<ReconcileReport>(index.GetSetting("lastReconcile")!)!;
+    }
+
+    private static string[] QuarantinedOfRun(TestSite site, string run) =>
+        Directory.GetFiles(Path.Combine(site.Settings.StagingDirectory, Reconciler.QuarantineDirectoryName), $"*_{run}_*").Select(Path.GetFileName).ToArray()!;
+
+    [Fact]
+    public async Task A_segment_ffmpeg_closed_but_the_killed_agent_never_journaled_is_sealed_and_only_the_file_in_flight_is_quarantined()
+    {
+        // Staging as a kill leaves it after ffmpeg printed segment 5's line (and opened 6) but before the recorder
+        // journaled it: the journal lists up to 4 (sealed, so its staged file is gone), 5 is complete, 6 is torn.
+        await using var site = new TestSite(output, TestSite.TestPatternCamera("cam1"));
+        const string run = "1700000000000";
+        var closed = await StageSegmentAsync(site, $"{run}_000005.ts");
+        var inFlight = await StageTornSegmentAsync(site, $"{run}_000006.ts");
+        var staging = Path.GetDirectoryName(closed)!;
+        var journaledEnd = new DateTimeOffset(2026, 11, 23, 3, 0, 10, TimeSpan.Zero);
+        int lines = 0;
+        SegmentJournal.Append(SegmentJournal.PathFor(staging, run),
+            new SegmentFinished("cam1", Path.Combine(staging, $"{run}_000004.ts"), 8, 10, journaledEnd.AddSeconds(-2), journaledEnd, ClockTrusted: true), ref lines);
+        double mediaSeconds = (await Media.ProbeAsync(closed)).DurationSeconds;
+
+        await site.StartAsync();
+        var recovered = site.Index!.QuerySegments("cam1").Single(s => s.StartUtc == journaledEnd.UtcDateTime);
+        await site.StopAsync();
+
+        Assert.Equal(mediaSeconds, recovered.DurationSeconds, 3);
+        Assert.Equal(journaledEnd.AddSeconds(mediaSeconds).UtcDateTime, recovered.EndUtc, TimeSpan.FromMilliseconds(1));
+        Assert.True(recovered.ClockTrusted); // as the run's journal says
+        Assert.True(recovered.Sealed);
+        Assert.False(File.Exists(closed));
+        Assert.True((await Media.ProbeAsync(site.OpenSegment(recovered))).Plays);
+        Assert.Equal([Path.GetFileName(staging) + "_" + Path.GetFileName(inFlight)], QuarantinedOfRun(site, run));
+        var report = LastReconcile(site);
+        Assert.Equal(1, report.RecoveredUnjournaled);
+        Assert.Equal(1, report.QuarantinedStaged);
+        Assert.False(report.FoundInconsistency);
+    }
+
+    [Fact]
+    public async Task A_closed_segment_of_a_run_with_no_journal_line_starts_at_the_run_id_and_its_clock_is_not_trusted()
+    {
+        // Killed before the recorder journaled the run's first segment: nothing but the run id says when the run began.
+        await using var site = new TestSite(output, TestSite.TestPatternCamera("cam1"));
+        const string run = "1700000000000";
+        var closed = await StageSegmentAsync(site, $"{run}_000000.ts");
+        await StageTornSegmentAsync(site, $"{run}_000001.ts");
+        var runStart = DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(run));
+
+        await site.StartAsync();
+        var recovered = site.Index!.QuerySegments("cam1").Single(s => s.StartUtc == runStart.UtcDateTime);
+        await site.StopAsync();
+
+        Assert.False(recovered.ClockTrusted);
+        Assert.EndsWith("_U.sealed", recovered.RelativePath);
+        Assert.True((await Media.ProbeAsync(site.OpenSegment(recovered))).Plays);
+        Assert.False(File.Exists(closed));
+        Assert.Single(QuarantinedOfRun(site, run));
+    }
 }

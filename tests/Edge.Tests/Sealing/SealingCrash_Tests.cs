@@ -48,8 +48,8 @@ public class SealingCrash_Tests(ITestOutputHelper output)
                 Assert.True(file.EndsWith(".sealed") || file.EndsWith(".sealed.partial") || Path.GetFileName(file) == VolumeMarker.FileName,
                     $"round {round}: unexpected file on the volume: {file}");
 
-            // Start the agent and stop it cleanly: it seals what ffmpeg finished (from its journal) and quarantines only
-            // the file ffmpeg was writing: at most the segment in flight is lost per camera.
+            // Start the agent and stop it cleanly: it seals what ffmpeg finished (journaled, or closed before its line was
+            // journaled) and quarantines only the file ffmpeg was writing: at most the segment in flight is lost per camera.
             // What the crash lost is what the restarted agent found unfinished in staging and had to quarantine: at most
             // the segment each camera was writing. (ffmpeg dies a moment before the agent here, so the dying agent often
             // quarantines that file itself; those are counted by the window below only for the log.)
@@ -62,7 +62,7 @@ public class SealingCrash_Tests(ITestOutputHelper output)
                 string.Join(", ", Directory.Exists(quarantine) ? Directory.EnumerateFiles(quarantine).Select(Path.GetFileName).Order() : []));
             foreach (var camera in site.Settings.Cameras)
                 output.WriteLine($"round {round} {camera.Id}: {QuarantinedOf(camera.Id, roundStartMs, killMs)} file(s) of the killed agent's runs quarantined, " +
-                                 $"{report.RecoveredFromJournal} journaled segment(s) sealed at restart (both cameras)");
+                                 $"{report.RecoveredFromJournal} journaled and {report.RecoveredUnjournaled} closed but unjournaled segment(s) sealed at restart (both cameras)");
             using (var index = IndexOpener.Open(site.Settings, createKeyIfMissing: false))
             {
                 foreach (var s in index.AllSegments())
@@ -79,6 +79,43 @@ public class SealingCrash_Tests(ITestOutputHelper output)
         foreach (var s in final.AllSegments().Where(s => s.DurationSeconds >= 0.5).Take(5))
             Assert.True((await Media.ProbeAsync(site.OpenSegment(s))).Plays, $"segment {s.Id} should open and play");
     }
+
+    [Fact]
+    public async Task Agent_frozen_while_ffmpeg_closes_a_segment_then_killed_loses_only_the_segment_in_flight()
+    {
+        // The window the random kills above hit once in CI: ffmpeg has printed segment N's line and opened N+1, and the
+        // agent dies before its recorder journals N. Freezing the agent (SIGSTOP) holds that window open for certain.
+        await using var site = new TestSite(output, TestSite.TestPatternCamera("cam1", segmentSeconds: 1));
+        var staging = Path.Combine(site.Settings.StagingDirectory, SegmentLayout.CameraDirectory("cam1"));
+        using var agent = EdgeProcess.Start(line => output.WriteLine($"[agent] {line}"), "run", "--config", site.ConfigPath);
+        var before = (await EdgeProcess.WaitForNewSegmentsAsync(site.ConfigPath, new HashSet<long>(), 2, agent, "before the freeze"))
+            .Select(s => s.Id).ToHashSet();
+
+        Edge.Tests.Doors.Signal.Kill(agent, SigStop);
+        await TestSite.WaitUntilAsync(() => IsStopped(agent.Id), TimeSpan.FromSeconds(5), "the agent to be stopped");
+        var stagedAtFreeze = StagedSegments(staging);
+        await TestSite.WaitUntilAsync(() => StagedSegments(staging).Except(stagedAtFreeze).Any(), TimeSpan.FromSeconds(10),
+            "ffmpeg to close the segment it was writing and open the next while the agent is frozen");
+        StaleFfmpegGuard.KillSurvivor(staging);
+        agent.Kill(); // SIGKILL ends a stopped process too
+        await agent.WaitForExitAsync();
+
+        var report = await StartAndStopAsync(site, round: 1);
+        Assert.False(report.FoundInconsistency, report.ToString());
+        Assert.True(report.QuarantinedStaged == 1, $"only the file ffmpeg was writing is lost: {report}");
+        Assert.True(report.RecoveredUnjournaled >= 1, $"the segment ffmpeg closed while the agent was frozen is sealed: {report}");
+        using var index = IndexOpener.Open(site.Settings, createKeyIfMissing: false);
+        var segments = index.QuerySegments("cam1");
+        Assert.Superset(before, segments.Select(s => s.Id).ToHashSet());
+        foreach (var s in segments.Where(s => !before.Contains(s.Id)).Where(s => s.DurationSeconds >= 0.5))
+            Assert.True((await Media.ProbeAsync(site.OpenSegment(s))).Plays, $"segment {s.Id} should open and play");
+    }
+
+    private const int SigStop = 19;
+
+    private static bool IsStopped(int pid) => File.ReadAllText($"/proc/{pid}/stat").Split(')')[^1].Trim().StartsWith('T');
+
+    private static HashSet<string> StagedSegments(string staging) => Directory.EnumerateFiles(staging).Where(Reconciler.IsSegmentFile).ToHashSet();
 
     /// <summary>Runs the agent until its reconcile is done (status answers), then SIGTERMs it; returns that reconcile's report.</summary>
     private async Task<ReconcileReport> StartAndStopAsync(TestSite site, int round)
