@@ -28,10 +28,11 @@ public class IndexCheckpoint_Tests(ITestOutputHelper output)
             segments++;
         };
 
-        await TestSite.WaitUntilAsync(() => Volatile.Read(ref checkpoints) >= 2, TimeSpan.FromSeconds(90), "two checkpoints between seals");
+        // One is enough to tell (LiteDB alone would reach 1000 pages first: ~60 s here); a second would double the test.
+        await TestSite.WaitUntilAsync(() => Volatile.Read(ref checkpoints) >= 1, TimeSpan.FromSeconds(60), "a checkpoint between seals");
 
         output.WriteLine($"{segments} segments, {checkpoints} checkpoints, log at most {most} pages");
-        // At most one segment's writes past the threshold; LiteDB alone would have let it reach 1000.
+        // The log reached the threshold and was emptied there, at most one segment's writes past it.
         Assert.InRange(most, 200, 400);
     }
 }
