@@ -178,12 +178,9 @@ public sealed partial class DoctorChecks(EdgeSettings settings, TimeProvider tim
         var said = lines.LastOrDefault(l => l.Contains("rtsp", StringComparison.OrdinalIgnoreCase) || l.Contains("Connection", StringComparison.Ordinal) || l.Contains("error", StringComparison.OrdinalIgnoreCase))
             ?? lines.FirstOrDefault() ?? text;
         // ffprobe repeats the URL, with the camera's user and password in it: never print those.
-        said = Credentials().Replace(said, "://");
+        said = CameraProbe.WithoutCredentials(said);
         return said.Count(c => c == ')') > said.Count(c => c == '(') ? said.TrimEnd(')') : said;
     }
-
-    [System.Text.RegularExpressions.GeneratedRegex(@"://[^/@\s]+@")]
-    private static partial System.Text.RegularExpressions.Regex Credentials();
 
     // ---- doors ----
 

@@ -84,7 +84,7 @@ public static partial class CameraProbe
             var said = (await stderr.ConfigureAwait(false)).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault();
             // ffprobe repeats the URL, with the camera's user and password in it: never pass those on.
             said = said is null ? "no message" : said.Replace(rtsp.Url.AbsoluteUri, source.Describe(), StringComparison.Ordinal);
-            throw new InvalidDataException($"{source.Describe()}: ffprobe exited with {process.ExitCode}: {Credentials().Replace(said, "://")}");
+            throw new InvalidDataException($"{source.Describe()}: ffprobe exited with {process.ExitCode}: {WithoutCredentials(said)}");
         }
         // One line per stream, "codec_name,codec_type" (ffprobe prints the fields in its own order).
         string? video = null, audio = null;
@@ -104,6 +104,9 @@ public static partial class CameraProbe
     /// <summary>The ffprobe that belongs to a configured ffmpeg: beside it when ffmpeg is given as a path, else from PATH.</summary>
     public static string FfprobeBeside(string ffmpegPath) =>
         Path.GetDirectoryName(ffmpegPath) is { Length: > 0 } directory ? Path.Combine(directory, "ffprobe") : "ffprobe";
+
+    /// <summary>Any <c>user:password@</c> of a URL in ffmpeg's or ffprobe's words removed: they repeat the camera's URL.</summary>
+    public static string WithoutCredentials(string text) => Credentials().Replace(text, "://");
 
     [GeneratedRegex(@"://[^/@\s]+@")]
     private static partial Regex Credentials();
