@@ -52,9 +52,9 @@ public sealed class CameraRecorder
 
     public async Task RunAsync(CancellationToken stopping)
     {
+        // An ffmpeg a killed agent left running was stopped by the owner before start-up recovery read staging
+        // (RecordingService.StopStaleFfmpeg); this recorder's own ffmpeg is remembered for the next start.
         Directory.CreateDirectory(_stagingDirectory);
-        if (StaleFfmpegGuard.KillSurvivor(_stagingDirectory) is int survivor)
-            _logger.LogWarning("camera {Camera}: killed ffmpeg pid {Pid} left running by an earlier agent", _camera.Id, survivor);
         DateTimeOffset? offlineSince = null;
         while (!stopping.IsCancellationRequested)
         {
